@@ -116,9 +116,7 @@ def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.nda
         raise AudioInputError(f"sample rates must be positive, got {source_rate} and {target_rate}")
     if source_rate == target_rate:
         return np.asarray(waveform, dtype=np.float32)
-    return librosa.resample(waveform, orig_sr=source_rate, target_sr=target_rate, res_type="soxr_hq").astype(
-        np.float32
-    )
+    return librosa.resample(waveform, orig_sr=source_rate, target_sr=target_rate, res_type="soxr_hq").astype(np.float32)
 
 
 def trim_silence(waveform: np.ndarray, *, top_db: float = 60.0) -> np.ndarray:
@@ -165,7 +163,9 @@ def cut_segments(waveform: np.ndarray, *, segment_samples: int, hop_samples: int
     if hop_samples <= 0:
         raise AudioInputError(f"hop_samples must be positive, got {hop_samples}")
     if waveform.shape[0] < segment_samples:
-        raise AudioInputError(f"waveform of {waveform.shape[0]} samples is shorter than one segment ({segment_samples})")
+        raise AudioInputError(
+            f"waveform of {waveform.shape[0]} samples is shorter than one segment ({segment_samples})"
+        )
     starts = range(0, waveform.shape[0] - segment_samples + 1, hop_samples)
     return np.stack([waveform[start : start + segment_samples] for start in starts]).astype(np.float32)
 

@@ -67,8 +67,8 @@ class DatasetConfig:
         return int(round(self.clip_seconds * self.sample_rate))
 
     def fingerprint(self) -> str:
-        """Short hash of the configuration, used to decide whether the cache is stale."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """Short hash of this configuration and the representation's, to decide whether the cache is stale."""
+        text = json.dumps({"dataset": asdict(self), "representation": asdict(SpectrogramConfig())}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -189,7 +189,7 @@ class NoteDataset:
 
     def counts(self) -> dict[str, int]:
         """Number of clips per split."""
-        return {split: int(len(self.indices(split))) for split in SPLITS}
+        return {split: len(self.indices(split)) for split in SPLITS}
 
 
 def build_dataset(config: DatasetConfig | None = None, folder: Path | None = None, *, force: bool = False) -> Path:
@@ -212,15 +212,22 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
     note_samples = int(round(config.note_seconds * config.sample_rate))
     waveforms = np.stack(
         [
-            renderer.render(row["program"], row["pitch"], row["velocity"], clip_samples=config.clip_samples,
-                            note_samples=note_samples)
+            renderer.render(
+                row["program"],
+                row["pitch"],
+                row["velocity"],
+                clip_samples=config.clip_samples,
+                note_samples=note_samples,
+            )
             for row in rows
         ]
     )
     # Some presets have gaps in their key ranges (TimGM6mb's Alto Sax is silent at E4):
     # those notes are dropped and listed in dataset.json, never kept as silent clips.
     audible = np.max(np.abs(waveforms), axis=1) >= SILENT_RENDER_PEAK
-    dropped = [{key: row[key] for key in ("program", "pitch", "velocity")} for row, keep in zip(rows, audible) if not keep]
+    dropped = [
+        {key: row[key] for key in ("program", "pitch", "velocity")} for row, keep in zip(rows, audible) if not keep
+    ]
     for note in dropped:
         logger.warning("dropped silent render: program %(program)d pitch %(pitch)d velocity %(velocity)d", note)
     rows = [row for row, keep in zip(rows, audible) if keep]
@@ -238,8 +245,14 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
     atomic_write_bytes(folder / "manifest.csv", _manifest_csv(rows), overwrite=True)
     representation.save(folder / "representation.json", overwrite=True)
     seconds = time.perf_counter() - started
-    info = {"config": asdict(config), "fingerprint": config.fingerprint(), "build_seconds": round(seconds, 2),
-            "clips": len(rows), "dropped_silent_notes": dropped, "soundfont": soundfont_path().name}
+    info = {
+        "config": asdict(config),
+        "fingerprint": config.fingerprint(),
+        "build_seconds": round(seconds, 2),
+        "clips": len(rows),
+        "dropped_silent_notes": dropped,
+        "soundfont": soundfont_path().name,
+    }
     save_json(info_path, info, overwrite=True)
     logger.info("rendered %d clips into %s in %.1f s", len(rows), folder, seconds)
     return folder
@@ -255,14 +268,17 @@ def load_dataset(folder: Path | None = None, *, build: bool = True) -> NoteDatas
     if not info_path.exists():
         raise AudioInputError("no dataset here; run `make data`", folder)
     info = load_json(info_path)
-    stored_config = DatasetConfig(**{key: tuple(value) if isinstance(value, list) else value
-                                     for key, value in info["config"].items()})
+    stored_config = DatasetConfig(
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in info["config"].items()}
+    )
     waveforms = load_npy(folder / "waveforms.npy")
     manifest = _read_manifest(folder / "manifest.csv")
     if waveforms.shape != (len(manifest), stored_config.clip_samples):
         raise AudioInputError(
             f"waveforms.npy has shape {waveforms.shape} but the manifest lists {len(manifest)} clips; "
-            "rebuild with `make data`", folder)
+            "rebuild with `make data`",
+            folder,
+        )
     representation = SpectrogramRepresentation.load(folder / "representation.json")
     return NoteDataset(waveforms, manifest, stored_config, representation, folder)
 
@@ -283,3 +299,15 @@ def _read_manifest(path: Path) -> list[dict]:
         for key in ("index", "program", "pitch", "velocity"):
             row[key] = int(row[key])
     return rows
+
+
+def main() -> None:
+    """``python -m lib.dataset``: build the dataset of the current mode and print its counts."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = build_dataset()
+    dataset = load_dataset(folder, build=False)
+    print(f"dataset in {folder}: {dataset.counts()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,7 @@ class SpectrogramConfig:
     frequency_bins: int = 512  # bins kept (the Nyquist bin is dropped)
     frames: int = 64  # frames kept (63 real frames of a 1 s clip, padded by one silent frame)
     peak_db: float = 40.0  # dB level that maps to 1.0; a dataset constant, see ``fit_peak_db``
-    dynamic_range_db: float = 80.0  # dB span below ``peak_db`` that maps to [0, 1]
+    dynamic_range_db: float = 100.0  # dB span below ``peak_db`` that maps to [0, 1]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -138,17 +138,18 @@ class SpectrogramRepresentation:
     def _check_waveforms(self, waveforms: np.ndarray) -> np.ndarray:
         waveforms = np.asarray(waveforms, dtype=np.float32)
         if waveforms.shape[-1] != self.config.clip_samples:
-            raise AudioInputError(
-                f"expected clips of {self.config.clip_samples} samples, got shape {waveforms.shape}"
-            )
+            raise AudioInputError(f"expected clips of {self.config.clip_samples} samples, got shape {waveforms.shape}")
         if not np.all(np.isfinite(waveforms)):
             raise AudioInputError("waveforms contain NaN or infinite samples")
         return waveforms
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Store the configuration (including the dataset constants) as JSON."""
-        content = {"config": asdict(self.config), "griffin_lim_iterations": self.griffin_lim_iterations,
-                   "momentum": self.momentum}
+        content = {
+            "config": asdict(self.config),
+            "griffin_lim_iterations": self.griffin_lim_iterations,
+            "momentum": self.momentum,
+        }
         return save_json(path, content, overwrite=overwrite)
 
     @classmethod

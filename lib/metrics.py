@@ -1,0 +1,140 @@
+"""Distances between reference and estimated waveforms: the yardsticks of every stage.
+
+Every function takes waveforms of shape (..., n) and returns one value per clip, shape
+(...). Lower is better for distances; higher is better for SNR and SI-SDR.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+
+from lib.errors import AudioInputError
+
+POWER_FLOOR = 1e-10  # power added before the log
+LOG_MAGNITUDE_EPSILON = 1e-5  # magnitude added before the log in the multi-resolution distance
+MULTI_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop)
+
+
+def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a reference/estimate pair of equal shape (..., n)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if reference.shape != estimate.shape:
+        raise AudioInputError(f"reference shape {reference.shape} differs from estimate shape {estimate.shape}")
+    if reference.shape[-1] == 0:
+        raise AudioInputError("waveforms hold no samples")
+    if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(estimate))):
+        raise AudioInputError("waveforms contain NaN or infinite samples")
+    return reference, estimate
+
+
+def log_mel_distance_db(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    *,
+    sample_rate: int,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    n_mels: int = 80,
+    floor_db: float = 80.0,
+) -> np.ndarray:
+    """Mean absolute difference of log-mel power spectrograms, in dB.
+
+    Both spectrograms are floored at ``floor_db`` below the reference's peak, so
+    differences in inaudible parts do not count.
+
+    Returns
+    -------
+    distance : np.ndarray [shape=(...)]
+        dB per clip; 0 for identical clips, |20 log10 g| for a gain g on a broadband clip.
+    """
+    reference, estimate = _pair(reference, estimate)
+    settings = {"sr": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels, "power": 2.0}
+    reference_db = 10 * np.log10(librosa.feature.melspectrogram(y=reference, **settings) + POWER_FLOOR)
+    estimate_db = 10 * np.log10(librosa.feature.melspectrogram(y=estimate, **settings) + POWER_FLOOR)
+    floor = reference_db.max(axis=(-2, -1), keepdims=True) - floor_db
+    difference = np.abs(np.maximum(reference_db, floor) - np.maximum(estimate_db, floor))
+    return difference.mean(axis=(-2, -1))
+
+
+def _magnitude(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
+    return np.abs(librosa.stft(waveforms, n_fft=n_fft, hop_length=hop_length))
+
+
+def spectral_convergence(
+    reference: np.ndarray, estimate: np.ndarray, *, n_fft: int = 1024, hop_length: int = 256
+) -> np.ndarray:
+    """Frobenius norm of the magnitude difference over that of the reference's magnitude.
+
+    Returns one value per clip [shape=(...)]: 0 when identical, |1 - g| for a gain g.
+    """
+    reference, estimate = _pair(reference, estimate)
+    return _spectral_convergence(_magnitude(reference, n_fft, hop_length), _magnitude(estimate, n_fft, hop_length))
+
+
+def _spectral_convergence(reference_magnitude: np.ndarray, estimate_magnitude: np.ndarray) -> np.ndarray:
+    numerator = np.linalg.norm(reference_magnitude - estimate_magnitude, axis=(-2, -1))
+    denominator = np.linalg.norm(reference_magnitude, axis=(-2, -1))
+    return numerator / np.maximum(denominator, POWER_FLOOR)
+
+
+def multi_resolution_stft_distance(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    *,
+    resolutions: tuple[tuple[int, int], ...] = MULTI_RESOLUTIONS,
+) -> np.ndarray:
+    """Spectral convergence plus mean absolute log-magnitude difference, averaged over STFT sizes.
+
+    The loss of Parallel WaveGAN, used here as a distance: three (n_fft, hop) pairs by
+    default, so both time and frequency detail count. One value per clip [shape=(...)].
+    """
+    reference, estimate = _pair(reference, estimate)
+    total = np.zeros(reference.shape[:-1])
+    for n_fft, hop_length in resolutions:
+        reference_magnitude = _magnitude(reference, n_fft, hop_length)
+        estimate_magnitude = _magnitude(estimate, n_fft, hop_length)
+        log_difference = np.abs(
+            np.log(reference_magnitude + LOG_MAGNITUDE_EPSILON) - np.log(estimate_magnitude + LOG_MAGNITUDE_EPSILON)
+        ).mean(axis=(-2, -1))
+        total += _spectral_convergence(reference_magnitude, estimate_magnitude) + log_difference
+    return total / len(resolutions)
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Signal-to-noise ratio in dB, the error being ``estimate - reference``. One value per clip."""
+    reference, estimate = _pair(reference, estimate)
+    signal = np.sum(reference**2, axis=-1)
+    noise = np.sum((estimate - reference) ** 2, axis=-1)
+    return 10 * np.log10(np.maximum(signal, POWER_FLOOR) / np.maximum(noise, POWER_FLOOR))
+
+
+def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019). One value per clip.
+
+    Both signals are made zero-mean; the estimate is compared with its projection on the
+    reference, so a pure gain change scores as a perfect match.
+    """
+    reference, estimate = _pair(reference, estimate)
+    reference = reference - reference.mean(axis=-1, keepdims=True)
+    estimate = estimate - estimate.mean(axis=-1, keepdims=True)
+    scale = np.sum(estimate * reference, axis=-1, keepdims=True) / np.maximum(
+        np.sum(reference**2, axis=-1, keepdims=True), POWER_FLOOR
+    )
+    target = scale * reference
+    residual = estimate - target
+    return 10 * np.log10(
+        np.maximum(np.sum(target**2, axis=-1), POWER_FLOOR) / np.maximum(np.sum(residual**2, axis=-1), POWER_FLOOR)
+    )
+
+
+def summarise(reference: np.ndarray, estimate: np.ndarray, *, sample_rate: int) -> dict[str, float]:
+    """Mean of every distance over a batch of clips: the row a results table needs."""
+    return {
+        "log_mel_distance_db": float(np.mean(log_mel_distance_db(reference, estimate, sample_rate=sample_rate))),
+        "multi_resolution_stft": float(np.mean(multi_resolution_stft_distance(reference, estimate))),
+        "spectral_convergence": float(np.mean(spectral_convergence(reference, estimate))),
+        "snr_db": float(np.mean(snr_db(reference, estimate))),
+        "si_sdr_db": float(np.mean(si_sdr_db(reference, estimate))),
+    }

@@ -1,0 +1,67 @@
+"""Run the numbered notebooks headless with papermill, in order, stopping at the first failure.
+
+Usage: ``python -m lib.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
+
+Each executed copy goes to ``outputs/notebooks/``. On failure the message names the notebook,
+the failing cell and the error, and the executed copy (with the traceback) is kept.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from lib.paths import outputs_dir
+
+KERNEL_NAME = "latent-music-lab"
+
+
+def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERNEL_NAME) -> float:
+    """Execute one notebook with papermill; return the seconds it took."""
+    import papermill
+
+    output_folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook),
+        str(output_folder / notebook.name),
+        kernel_name=kernel_name,
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        log_output=False,
+    )
+    return time.perf_counter() - started
+
+
+def describe_failure(notebook: Path, error: Exception) -> str:
+    """One readable line for a failed notebook: which cell, which error."""
+    cell = getattr(error, "cell_index", None)
+    execution_count = getattr(error, "exec_count", None)
+    name = getattr(error, "ename", type(error).__name__)
+    value = getattr(error, "evalue", str(error))
+    where = f"cell {cell} (execution count {execution_count})" if cell is not None else "before any cell ran"
+    return f"FAILED {notebook}: {where}: {name}: {value}"
+
+
+def main(arguments: list[str]) -> int:
+    """Run every notebook named in ``arguments``; return a process exit code."""
+    if not arguments:
+        print("usage: python -m lib.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
+        return 2
+    output_folder = outputs_dir() / "notebooks"
+    for name in arguments:
+        notebook = Path(name).resolve()
+        print(f"running {name} ...", flush=True)
+        try:
+            seconds = run_notebook(notebook, output_folder)
+        except Exception as error:  # papermill raises several types; all stop the run
+            print(describe_failure(Path(name), error), file=sys.stderr)
+            print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
+            return 1
+        print(f"  done in {seconds:.0f} s -> {output_folder / notebook.name}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

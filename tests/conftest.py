@@ -1,0 +1,26 @@
+"""Shared fixtures: small synthetic signals with known properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+SAMPLE_RATE = 16_000
+
+
+def harmonic_tone(frequency: float = 220.0, seconds: float = 1.0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A decaying tone with a few harmonics, [shape=(seconds * sample_rate,)], peak about 0.5."""
+    time = np.arange(int(seconds * sample_rate)) / sample_rate
+    tone = sum(np.sin(2 * np.pi * frequency * k * time) / k for k in range(1, 6))
+    envelope = np.exp(-2.0 * time) * np.minimum(1.0, time * 200)
+    return (0.3 * tone * envelope).astype(np.float32)
+
+
+@pytest.fixture
+def tone() -> np.ndarray:
+    return harmonic_tone()
+
+
+@pytest.fixture
+def noise() -> np.ndarray:
+    return (0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)).astype(np.float32)

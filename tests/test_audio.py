@@ -1,0 +1,148 @@
+"""Loading audio: formats, conversions, and clear errors for every kind of bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import soundfile
+
+from lib import audio
+from lib.errors import AudioInputError
+from lib.fileio import atomic_write_bytes, load_npy, save_json, save_npy
+from tests.conftest import SAMPLE_RATE, harmonic_tone
+
+
+@pytest.mark.parametrize(
+    ("suffix", "format_name", "subtype"),
+    [(".wav", "WAV", "PCM_16"), (".flac", "FLAC", "PCM_16"), (".ogg", "OGG", "VORBIS"), (".mp3", "MP3", None)],
+)
+def test_loads_every_format_as_mono_float(tmp_path, suffix, format_name, subtype):
+    path = tmp_path / f"tone{suffix}"
+    soundfile.write(path, harmonic_tone(), SAMPLE_RATE, format=format_name, subtype=subtype)
+    waveform = audio.load_audio(path, sample_rate=SAMPLE_RATE)
+    assert waveform.dtype == np.float32 and waveform.ndim == 1
+    assert abs(waveform.shape[0] - SAMPLE_RATE) < 0.1 * SAMPLE_RATE  # codecs may pad a little
+
+
+def test_stereo_is_mixed_to_mono_and_resampled(tmp_path):
+    left = harmonic_tone(sample_rate=44_100)
+    stereo = np.stack([left, np.zeros_like(left)], axis=1)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, stereo, 44_100)
+    waveform = audio.load_audio(path, sample_rate=SAMPLE_RATE)
+    assert waveform.shape == (SAMPLE_RATE,)
+    # Mixing halves the one active channel.
+    assert np.max(np.abs(waveform)) == pytest.approx(np.max(np.abs(left)) / 2, rel=0.05)
+
+
+def _expect_error(path, fragment, **kwargs):
+    with pytest.raises(AudioInputError) as caught:
+        audio.load_audio(path, sample_rate=SAMPLE_RATE, **kwargs)
+    assert str(path) in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    _expect_error(path, "empty")
+
+
+def test_not_audio(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is a text file, not audio")
+    _expect_error(path, "not readable as audio")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "truncated.wav"
+    soundfile.write(path, harmonic_tone(), SAMPLE_RATE)
+    path.write_bytes(path.read_bytes()[:40])  # header cut short, no samples
+    with pytest.raises(AudioInputError) as caught:
+        audio.load_audio(path, sample_rate=SAMPLE_RATE)
+    assert str(path) in str(caught.value)
+
+
+def test_nan_samples(tmp_path):
+    path = tmp_path / "nan.wav"
+    samples = harmonic_tone()
+    samples[100] = np.nan
+    soundfile.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+    _expect_error(path, "NaN")
+
+
+def test_silent_file(tmp_path):
+    path = tmp_path / "silent.wav"
+    soundfile.write(path, np.zeros(SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
+    _expect_error(path, "silent")
+
+
+def test_too_short(tmp_path):
+    path = tmp_path / "short.wav"
+    soundfile.write(path, harmonic_tone(seconds=0.2), SAMPLE_RATE)
+    _expect_error(path, "shorter than a 1 s clip", min_seconds=1.0)
+
+
+def test_unsupported_rate(tmp_path):
+    path = tmp_path / "slow.wav"
+    soundfile.write(path, harmonic_tone(sample_rate=2000), 2000)
+    _expect_error(path, "unsupported sample rate 2000")
+
+
+def test_folder_skips_bad_files_and_reports_each(tmp_path, caplog):
+    for name in ("a.wav", "b.flac"):
+        soundfile.write(tmp_path / name, harmonic_tone(), SAMPLE_RATE)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage")
+    (tmp_path / "readme.txt").write_text("not audio")
+    with caplog.at_level(logging.WARNING):
+        report = audio.load_folder(tmp_path, sample_rate=SAMPLE_RATE)
+    assert sorted(path.name for path in report.waveforms) == ["a.wav", "b.flac"]
+    assert sorted(path.name for path in report.skipped) == ["corrupt.wav", "readme.txt"]
+    assert "corrupt.wav" in caplog.text and "readme.txt" in caplog.text
+    assert "loaded 2 file(s), skipped 2 bad file(s)" in caplog.text
+
+
+def test_folder_without_good_audio_raises(tmp_path):
+    (tmp_path / "corrupt.wav").write_bytes(b"garbage")
+    with pytest.raises(AudioInputError, match="no loadable audio"):
+        audio.load_folder(tmp_path, sample_rate=SAMPLE_RATE)
+
+
+def test_trim_normalise_and_segments():
+    padded = np.concatenate([np.zeros(4000), harmonic_tone(), np.zeros(4000)]).astype(np.float32)
+    trimmed = audio.trim_silence(padded)
+    assert SAMPLE_RATE - 2048 <= trimmed.shape[0] < padded.shape[0] - 4000  # within a frame of the tone
+    normalised = audio.normalise_loudness(harmonic_tone(), target_rms_db=-20.0)
+    assert 20 * np.log10(np.sqrt(np.mean(normalised**2))) == pytest.approx(-20.0, abs=0.01)
+    segments = audio.cut_segments(np.arange(10, dtype=np.float32), segment_samples=4)
+    assert segments.shape == (2, 4) and segments[1, 0] == 4
+    with pytest.raises(AudioInputError):
+        audio.cut_segments(np.zeros(3, dtype=np.float32), segment_samples=4)
+    with pytest.raises(AudioInputError, match="silent"):
+        audio.normalise_loudness(np.zeros(100, dtype=np.float32))
+
+
+def test_writes_are_atomic_and_never_silently_overwrite(tmp_path):
+    path = tmp_path / "out.wav"
+    audio.write_wav(path, harmonic_tone(), sample_rate=SAMPLE_RATE)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        audio.write_wav(path, np.zeros(10, dtype=np.float32), sample_rate=SAMPLE_RATE)
+    assert path.read_bytes() == before
+    atomic_write_bytes(path, b"new", overwrite=True)
+    assert path.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary files left behind
+
+
+def test_arrays_and_json_without_pickle(tmp_path):
+    save_npy(tmp_path / "a.npy", np.arange(5))
+    assert load_npy(tmp_path / "a.npy").tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="pickle"):
+        save_npy(tmp_path / "b.npy", np.array([{"a": 1}], dtype=object))
+    np.save(tmp_path / "c.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        load_npy(tmp_path / "c.npy")
+    save_json(tmp_path / "d.json", {"value": np.float32(1.5)})
+    assert (tmp_path / "d.json").read_text().strip().endswith("}")
