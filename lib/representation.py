@@ -8,6 +8,8 @@ nothing per clip has to be remembered.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from lib.errors import AudioInputError
 from lib.fileio import load_json, save_json
 
 AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0)
+INVERSE_CHUNK = 32  # spectrograms per Griffin-Lim call; chunks run on parallel threads
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,20 @@ class SpectrogramRepresentation:
         magnitude = magnitude[..., :real_frames]
         pad = [(0, 0)] * (magnitude.ndim - 2) + [(0, config.n_fft // 2 + 1 - config.frequency_bins), (0, 0)]
         magnitude = np.pad(magnitude, pad)
+        batch_shape = magnitude.shape[:-2]
+        flat = magnitude.reshape(-1, *magnitude.shape[-2:])
+        # Griffin-Lim is the slow step; librosa's FFTs release the GIL, so threads over
+        # fixed-size chunks use every core. Chunks of a fixed size keep the result
+        # independent of the number of threads.
+        chunks = [flat[start : start + INVERSE_CHUNK] for start in range(0, len(flat), INVERSE_CHUNK)]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            pieces = list(pool.map(self._griffin_lim, chunks))
+        waveforms = np.concatenate(pieces) if pieces else np.zeros((0, config.clip_samples), np.float32)
+        return waveforms.reshape(*batch_shape, config.clip_samples)
+
+    def _griffin_lim(self, magnitude: np.ndarray) -> np.ndarray:
+        """Griffin-Lim on full-size magnitudes [shape=(n, n_fft // 2 + 1, real_frames)]."""
+        config = self.config
         waveforms = librosa.griffinlim(
             magnitude,
             n_iter=self.griffin_lim_iterations,

@@ -1,0 +1,150 @@
+"""What the autoencoder is measured against: PCA on the same representation, and real codecs."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from scipy.signal import correlate
+from sklearn.decomposition import PCA
+
+from lib.audio import decode_audio_bytes
+from lib.errors import AudioInputError
+from lib.fileio import load_json, load_npy, save_json, save_npy
+
+
+@dataclass
+class SpectralBasis:
+    """PCA of flattened training spectrograms: the linear baseline and the models' coordinates.
+
+    ``components`` [shape=(size, frequency_bins * frames)] are orthonormal rows sorted by
+    explained variance; ``mean`` [shape=(frequency_bins * frames,)]; ``explained_variance``
+    [shape=(size,)]; ``shape`` is the (frequency_bins, frames) of one spectrogram.
+    """
+
+    components: np.ndarray
+    mean: np.ndarray
+    explained_variance: np.ndarray
+    shape: tuple[int, int]
+
+    @property
+    def size(self) -> int:
+        """Number of components."""
+        return int(self.components.shape[0])
+
+    @classmethod
+    def fit(cls, spectrograms: np.ndarray, size: int, *, seed: int = 0) -> SpectralBasis:
+        """Fit ``size`` components to spectrograms [shape=(n, frequency_bins, frames)]."""
+        spectrograms = np.asarray(spectrograms, dtype=np.float32)
+        if spectrograms.ndim != 3:
+            raise ValueError(f"expected spectrograms of shape (n, frequency_bins, frames), got {spectrograms.shape}")
+        if not 1 <= size <= min(spectrograms.shape[0], spectrograms.shape[1] * spectrograms.shape[2]):
+            raise ValueError(f"size {size} must lie in 1..min(n, features) for {spectrograms.shape[0]} spectrograms")
+        pca = PCA(size, svd_solver="randomized", random_state=seed).fit(spectrograms.reshape(len(spectrograms), -1))
+        return cls(
+            pca.components_.astype(np.float32),
+            pca.mean_.astype(np.float32),
+            pca.explained_variance_.astype(np.float32),
+            (int(spectrograms.shape[1]), int(spectrograms.shape[2])),
+        )
+
+    def transform(self, spectrograms: np.ndarray) -> np.ndarray:
+        """Spectrograms [shape=(n, frequency_bins, frames)] to coefficients [shape=(n, size)]."""
+        spectrograms = np.asarray(spectrograms, dtype=np.float32)
+        if spectrograms.shape[1:] != self.shape:
+            raise ValueError(f"expected spectrograms of shape (n, {self.shape}), got {spectrograms.shape}")
+        return (spectrograms.reshape(len(spectrograms), -1) - self.mean) @ self.components.T
+
+    def inverse(self, coefficients: np.ndarray, *, keep: int | None = None) -> np.ndarray:
+        """Coefficients [shape=(n, size)] to spectrograms in [0, 1], using the first ``keep`` only."""
+        coefficients = np.asarray(coefficients, dtype=np.float32)
+        keep = self.size if keep is None else keep
+        if not 1 <= keep <= self.size:
+            raise ValueError(f"keep must lie in 1..{self.size}, got {keep}")
+        flat = coefficients[:, :keep] @ self.components[:keep] + self.mean
+        return np.clip(flat, 0.0, 1.0).reshape(len(coefficients), *self.shape)
+
+    def reconstruct(self, spectrograms: np.ndarray, keep: int) -> np.ndarray:
+        """The PCA baseline: project onto the first ``keep`` components and back."""
+        return self.inverse(self.transform(spectrograms)[:, :keep], keep=keep)
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Store as ``.npy`` arrays plus a JSON description (no pickle)."""
+        folder = Path(folder)
+        save_npy(folder / "components.npy", self.components, overwrite=overwrite)
+        save_npy(folder / "mean.npy", self.mean, overwrite=overwrite)
+        save_npy(folder / "explained_variance.npy", self.explained_variance, overwrite=overwrite)
+        save_json(folder / "basis.json", {"size": self.size, "shape": list(self.shape)}, overwrite=overwrite)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SpectralBasis:
+        """Read a basis written by ``save``."""
+        folder = Path(folder)
+        info = load_json(folder / "basis.json")
+        return cls(
+            load_npy(folder / "components.npy"),
+            load_npy(folder / "mean.npy"),
+            load_npy(folder / "explained_variance.npy"),
+            tuple(info["shape"]),
+        )
+
+
+@dataclass
+class CodecResult:
+    """A codec round trip: decoded clips and the bitrate measured from the encoded bytes."""
+
+    name: str
+    waveforms: np.ndarray  # [shape=(n, clip_samples)], aligned with the input
+    bitrate_kbps: float  # encoded bits of the whole stream over its duration
+    encoded_bytes: int
+    seconds: float  # wall-clock time of encoding plus decoding
+
+
+# soundfile names and the lowest-bitrate setting each accepts (MP3 refuses compression_level=1.0).
+CODECS: dict[str, dict] = {
+    "opus": {"format": "OGG", "subtype": "OPUS", "compression_level": 1.0},
+    "mp3": {"format": "MP3", "subtype": "MPEG_LAYER_III", "compression_level": 0.99, "bitrate_mode": "CONSTANT"},
+}
+
+
+def codec_round_trip(waveforms: np.ndarray, *, sample_rate: int, codec: str) -> CodecResult:
+    """Encode clips [shape=(n, clip_samples)] as one stream, decode, and cut back into clips.
+
+    Joining the clips into one stream measures the codec's real bitrate: container headers
+    of many one-second files would otherwise dominate. The decoder's delay (MP3 adds a few
+    hundred samples) is found by cross-correlation and removed before cutting.
+    """
+    if codec not in CODECS:
+        raise ValueError(f"unknown codec {codec!r}; expected one of {sorted(CODECS)}")
+    waveforms = np.asarray(waveforms, dtype=np.float32)
+    if waveforms.ndim != 2:
+        raise AudioInputError(f"expected clips of shape (n, samples), got {waveforms.shape}")
+    settings = dict(CODECS[codec])
+    stream = waveforms.reshape(-1)
+    started = time.perf_counter()
+    buffer = io.BytesIO()
+    soundfile.write(buffer, stream, sample_rate, **settings)
+    payload = buffer.getvalue()
+    decoded = decode_audio_bytes(payload, sample_rate=sample_rate, name=f"{codec} stream")
+    seconds = time.perf_counter() - started
+    delay = _delay(stream, decoded, max_lag=4096)
+    aligned = decoded[delay : delay + stream.shape[0]]
+    if aligned.shape[0] < stream.shape[0]:
+        aligned = np.pad(aligned, (0, stream.shape[0] - aligned.shape[0]))
+    bitrate = 8 * len(payload) / (stream.shape[0] / sample_rate) / 1000
+    return CodecResult(codec, aligned.reshape(waveforms.shape), bitrate, len(payload), seconds)
+
+
+def _delay(reference: np.ndarray, delayed: np.ndarray, *, max_lag: int) -> int:
+    """Lag (samples, >= 0) at which ``delayed`` best matches ``reference``, over the first 4 s."""
+    window = reference[: 4 * 16_000]
+    search = delayed[: window.shape[0] + max_lag]
+    if search.shape[0] <= window.shape[0]:
+        return 0
+    scores = correlate(search, window, mode="valid", method="fft")
+    return int(np.argmax(scores))

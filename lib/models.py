@@ -1,0 +1,126 @@
+"""Keras 3 models: the autoencoder's encoder and decoder, and the layers they need.
+
+The models work in the coordinates of a :class:`lib.baselines.SpectralBasis`: the first
+``basis_size`` PCA coefficients of the normalised spectrogram. The basis is the linear
+part (fitted once, fixed); the networks learn the nonlinear part on top of it. On two CPU
+cores this trains in minutes where convolutions over the full 512x64 spectrogram took far
+longer for worse results, and the decoder's output can never stray outside the span of
+real spectrograms.
+
+One autoencoder serves every latent size: *nested dropout* keeps only the first ``k``
+latent numbers of each training example (``k`` drawn from ``nested_sizes``), so the leading
+numbers learn to carry the most. At inference, keeping the first ``k`` numbers and zeroing
+the rest gives a ``k``-number code without training ``k`` separate models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Sizes of the autoencoder (a comment per field, as in nanoGPT)."""
+
+    basis_size: int = 512  # PCA coefficients in and out
+    latent_dim: int = 128  # numbers per clip at the largest size
+    hidden_width: int = 1024  # units of each hidden layer
+    hidden_layers: int = 2  # hidden layers in the encoder, and again in the decoder
+    nested_sizes: tuple[int, ...] = (8, 16, 32, 64, 128)  # latent sizes trained at once
+
+    def __post_init__(self) -> None:
+        if not self.nested_sizes or max(self.nested_sizes) > self.latent_dim or min(self.nested_sizes) < 1:
+            raise ValueError(f"nested_sizes {self.nested_sizes} must lie in 1..latent_dim={self.latent_dim}")
+        if self.hidden_layers < 1 or self.hidden_width < 1:
+            raise ValueError(f"need at least one hidden layer of one unit, got {self.hidden_layers}x{self.hidden_width}")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dictionary."""
+        return asdict(self)
+
+
+@keras.saving.register_keras_serializable(package="latent_music_lab")
+class NestedDropout(layers.Layer):
+    """Keep the first ``k`` latent numbers of each example, ``k`` drawn from ``sizes`` (training only).
+
+    Input and output: [shape=(batch, latent_dim)]. At inference the input passes unchanged.
+    """
+
+    def __init__(self, sizes: tuple[int, ...] | list[int], seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sizes = tuple(int(size) for size in sizes)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, latents, training=None):
+        if not training:
+            return latents
+        batch = ops.shape(latents)[0]
+        latent_dim = ops.shape(latents)[1]
+        choice = keras.random.randint((batch,), 0, len(self.sizes), seed=self.seed_generator)
+        kept = ops.take(ops.convert_to_tensor(self.sizes, dtype="int32"), choice)
+        positions = ops.arange(latent_dim, dtype="int32")
+        mask = ops.cast(positions[None, :] < kept[:, None], latents.dtype)
+        return latents * mask
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "sizes": list(self.sizes), "seed": self.seed}
+
+
+def coefficient_scaling(coefficient_std: np.ndarray, *, invert: bool, name: str) -> layers.Normalization:
+    """A fixed layer that divides by (or, inverted, multiplies by) each coefficient's spread."""
+    std = np.asarray(coefficient_std, dtype=np.float32)
+    return layers.Normalization(mean=np.zeros_like(std), variance=std**2, invert=invert, name=name)
+
+
+def build_encoder(
+    config: AutoencoderConfig, coefficient_std: np.ndarray, *, outputs: int | None = None, name: str = "encoder"
+) -> keras.Model:
+    """Basis coefficients [shape=(batch, basis_size)] to latents [shape=(batch, outputs)].
+
+    ``outputs`` defaults to ``latent_dim``; the VAE asks for two heads instead (see lib.vae).
+    """
+    coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
+    hidden = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
+    for index in range(config.hidden_layers):
+        hidden = layers.Dense(config.hidden_width, activation="gelu", name=f"hidden_{index}")(hidden)
+    latents = layers.Dense(outputs or config.latent_dim, name="latent")(hidden)
+    return keras.Model(coefficients, latents, name=name)
+
+
+def build_decoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, name: str = "decoder") -> keras.Model:
+    """Latents [shape=(batch, latent_dim)] to basis coefficients [shape=(batch, basis_size)]."""
+    latents = keras.Input(shape=(config.latent_dim,), name="latent")
+    hidden = latents
+    for index in range(config.hidden_layers):
+        hidden = layers.Dense(config.hidden_width, activation="gelu", name=f"hidden_{index}")(hidden)
+    whitened = layers.Dense(config.basis_size, name="whitened_coefficients")(hidden)
+    coefficients = coefficient_scaling(coefficient_std, invert=True, name="unwhiten")(whitened)
+    return keras.Model(latents, coefficients, name=name)
+
+
+def build_autoencoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, seed: int = 0) -> keras.Model:
+    """Encoder, nested dropout and decoder in one trainable model (coefficients in and out).
+
+    Trained with mean squared error on coefficients, which equals the mean squared error on
+    the spectrogram inside the basis's span (the basis is orthonormal).
+    """
+    encoder = build_encoder(config, coefficient_std)
+    decoder = build_decoder(config, coefficient_std)
+    coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
+    latents = NestedDropout(config.nested_sizes, seed=seed, name="nested_dropout")(encoder(coefficients))
+    return keras.Model(coefficients, decoder(latents), name="autoencoder")
+
+
+def truncate_latents(latents: np.ndarray, size: int) -> np.ndarray:
+    """Keep the first ``size`` numbers of each latent [shape=(n, latent_dim)]; zero the rest."""
+    latents = np.asarray(latents, dtype=np.float32)
+    if not 1 <= size <= latents.shape[-1]:
+        raise ValueError(f"size must lie in 1..{latents.shape[-1]}, got {size}")
+    truncated = np.zeros_like(latents)
+    truncated[..., :size] = latents[..., :size]
+    return truncated
