@@ -63,9 +63,7 @@ class LatentCodec:
         """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]."""
         return self.encode_spectrograms(self.representation.forward(waveforms))
 
-    def decode_spectrograms(
-        self, latents: np.ndarray, *, size: int | None = None, batch_size: int = 256
-    ) -> np.ndarray:
+    def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None, batch_size: int = 256) -> np.ndarray:
         """Latents [shape=(n, latent_dim)] to spectrograms in [0, 1], keeping the first ``size`` numbers."""
         latents = np.asarray(latents, dtype=np.float32)
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:

@@ -36,7 +36,9 @@ class AutoencoderConfig:
         if not self.nested_sizes or max(self.nested_sizes) > self.latent_dim or min(self.nested_sizes) < 1:
             raise ValueError(f"nested_sizes {self.nested_sizes} must lie in 1..latent_dim={self.latent_dim}")
         if self.hidden_layers < 1 or self.hidden_width < 1:
-            raise ValueError(f"need at least one hidden layer of one unit, got {self.hidden_layers}x{self.hidden_width}")
+            raise ValueError(
+                f"need at least one hidden layer of one unit, got {self.hidden_layers}x{self.hidden_width}"
+            )
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary."""

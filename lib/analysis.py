@@ -1,0 +1,38 @@
+"""Descriptors of decoded audio that attribute vectors should move: pitch, loudness, brightness."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+
+
+def median_f0_hz(waveforms: np.ndarray, *, sample_rate: int, fmin: float = 50.0, fmax: float = 2000.0) -> np.ndarray:
+    """Median fundamental frequency of the voiced frames (librosa.pyin), NaN where none is voiced.
+
+    waveforms : [shape=(n, samples)] -> [shape=(n,)] in Hz
+    """
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    f0, voiced, _ = librosa.pyin(waveforms, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=2048)
+    values = np.where(voiced, f0, np.nan)
+    with np.errstate(all="ignore"):
+        return np.array([np.nanmedian(row) if np.any(np.isfinite(row)) else np.nan for row in values])
+
+
+def rms_db(waveforms: np.ndarray) -> np.ndarray:
+    """Root-mean-square level in dBFS per clip: [shape=(n, samples)] -> [shape=(n,)]."""
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float64))
+    return 20 * np.log10(np.sqrt(np.mean(waveforms**2, axis=-1)) + 1e-10)
+
+
+def spectral_centroid_hz(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """Energy-weighted mean spectral centroid per clip, in Hz: [shape=(n, samples)] -> [shape=(n,)]."""
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    magnitude = np.abs(librosa.stft(waveforms, n_fft=1024, hop_length=256))
+    frequencies = librosa.fft_frequencies(sr=sample_rate, n_fft=1024)
+    energy = magnitude.sum(axis=(-2, -1))
+    return np.einsum("f,nft->n", frequencies, magnitude) / np.maximum(energy, 1e-10)
+
+
+def semitones(frequency_ratio: np.ndarray) -> np.ndarray:
+    """Frequency ratio to semitones (12 per octave)."""
+    return 12 * np.log2(frequency_ratio)

@@ -1,0 +1,161 @@
+"""Operations on latent vectors: noise, mixing, attribute vectors and principal directions.
+
+All functions take latents of shape (n, latent_dim) or (latent_dim,) and return the same
+kind; none of them needs the model, so each is tested on plain arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _as_latents(latents: np.ndarray) -> np.ndarray:
+    latents = np.asarray(latents, dtype=np.float32)
+    if latents.ndim not in (1, 2):
+        raise ValueError(f"expected latents of shape (latent_dim,) or (n, latent_dim), got {latents.shape}")
+    return latents
+
+
+def latent_spread(training_latents: np.ndarray) -> np.ndarray:
+    """Standard deviation of each latent dimension over the training set [shape=(latent_dim,)]."""
+    training_latents = _as_latents(training_latents)
+    if training_latents.ndim != 2 or len(training_latents) < 2:
+        raise ValueError(f"need at least two training latents of shape (n, latent_dim), got {training_latents.shape}")
+    return training_latents.std(axis=0)
+
+
+def add_noise(
+    latents: np.ndarray, spread: np.ndarray, strength: float, *, rng: np.random.Generator | int | None = None
+) -> np.ndarray:
+    """Add Gaussian noise scaled per dimension by ``spread``; ``strength`` 0 leaves latents unchanged."""
+    latents = _as_latents(latents)
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    rng = np.random.default_rng(rng)
+    return latents + strength * np.asarray(spread, dtype=np.float32) * rng.standard_normal(latents.shape).astype(
+        np.float32
+    )
+
+
+def lerp(start: np.ndarray, end: np.ndarray, fraction: float) -> np.ndarray:
+    """Linear interpolation: ``fraction`` 0 gives ``start``, 1 gives ``end``."""
+    start, end = _as_latents(start), _as_latents(end)
+    return (1 - fraction) * start + fraction * end
+
+
+def slerp(start: np.ndarray, end: np.ndarray, fraction: float) -> np.ndarray:
+    """Spherical interpolation along the great circle between two vectors (norms interpolated linearly).
+
+    Falls back to linear interpolation for (nearly) parallel vectors, where the arc is undefined.
+    """
+    start, end = _as_latents(start), _as_latents(end)
+    start_norm = np.linalg.norm(start, axis=-1, keepdims=True)
+    end_norm = np.linalg.norm(end, axis=-1, keepdims=True)
+    cosine = np.sum(start * end, axis=-1, keepdims=True) / np.maximum(start_norm * end_norm, 1e-12)
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    sine = np.sin(angle)
+    safe = sine > 1e-6
+    along_arc = (np.sin((1 - fraction) * angle) * start + np.sin(fraction * angle) * end) / np.where(safe, sine, 1.0)
+    return np.where(safe, along_arc, lerp(start, end, fraction)).astype(np.float32)
+
+
+def mix(latents: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Weighted average of two or more latents [shape=(parents, latent_dim)]; weights are normalised."""
+    latents = _as_latents(latents)
+    weights = np.asarray(weights, dtype=np.float32)
+    if latents.ndim != 2 or len(latents) != len(weights) or len(weights) < 2:
+        raise ValueError(f"need one weight per parent (at least two); got {len(weights)} for {latents.shape}")
+    if np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"weights must be non-negative with a positive sum, got {weights.tolist()}")
+    return (weights / weights.sum()) @ latents
+
+
+def crossover(first: np.ndarray, second: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Take each dimension from ``first`` where ``mask`` is True, else from ``second``."""
+    first, second = _as_latents(first), _as_latents(second)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape[-1] != first.shape[-1]:
+        raise ValueError(f"mask has {mask.shape[-1]} dimensions, latents have {first.shape[-1]}")
+    return np.where(mask, first, second)
+
+
+def random_mask(latent_dim: int, share: float = 0.5, *, rng: np.random.Generator | int | None = None) -> np.ndarray:
+    """A crossover mask picking about ``share`` of the dimensions from the first parent."""
+    return np.random.default_rng(rng).random(latent_dim) < share
+
+
+def arithmetic(base: np.ndarray, subtract: np.ndarray, add: np.ndarray) -> np.ndarray:
+    """Latent arithmetic ``base - subtract + add`` (e.g. piano C4 - piano C3 + flute C3)."""
+    return _as_latents(base) - _as_latents(subtract) + _as_latents(add)
+
+
+def attribute_vector(source_latents: np.ndarray, target_latents: np.ndarray) -> np.ndarray:
+    """Mean latent difference from a source group to a target group [shape=(latent_dim,)].
+
+    With paired groups (row i of each differs only in the attribute) this is the mean of the
+    pair differences; with unpaired groups, the difference of the group means.
+    """
+    source_latents, target_latents = _as_latents(source_latents), _as_latents(target_latents)
+    if source_latents.ndim != 2 or target_latents.ndim != 2 or not len(source_latents) or not len(target_latents):
+        raise ValueError("both groups need at least one latent of shape (n, latent_dim)")
+    return target_latents.mean(axis=0) - source_latents.mean(axis=0)
+
+
+def apply_attribute(latents: np.ndarray, vector: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """Move latents along an attribute vector: ``latents + strength * vector``."""
+    return _as_latents(latents) + strength * np.asarray(vector, dtype=np.float32)
+
+
+def paired_indices(
+    rows: Sequence[dict], field: str, delta: int, *, match: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """Pairs of rows equal in every ``match`` field whose ``field`` differs by ``delta``.
+
+    Returns (source indices, target indices), e.g. ``field="pitch", delta=12,
+    match=("program", "velocity")`` pairs each note with the same note an octave up.
+    """
+    position = {tuple(row[name] for name in (*match, field)): index for index, row in enumerate(rows)}
+    sources, targets = [], []
+    for index, row in enumerate(rows):
+        partner = position.get((*(row[name] for name in match), row[field] + delta))
+        if partner is not None:
+            sources.append(index)
+            targets.append(partner)
+    return sources, targets
+
+
+@dataclass
+class PrincipalDirections:
+    """PCA of training latents: the natural axes for sliders."""
+
+    mean: np.ndarray  # [shape=(latent_dim,)]
+    directions: np.ndarray  # [shape=(k, latent_dim)], orthonormal rows, most variance first
+    spread: np.ndarray  # [shape=(k,)], standard deviation of the latents along each direction
+    explained_share: np.ndarray  # [shape=(k,)], share of total latent variance per direction
+
+    def move(self, latents: np.ndarray, amounts: Sequence[float]) -> np.ndarray:
+        """Shift latents by ``amounts[i]`` standard deviations along direction ``i``."""
+        amounts = np.asarray(amounts, dtype=np.float32)
+        if amounts.shape[0] > self.directions.shape[0]:
+            raise ValueError(f"{amounts.shape[0]} amounts for {self.directions.shape[0]} directions")
+        count = amounts.shape[0]
+        return _as_latents(latents) + (amounts * self.spread[:count]) @ self.directions[:count]
+
+
+def principal_directions(training_latents: np.ndarray, count: int = 8) -> PrincipalDirections:
+    """The first ``count`` principal directions of the training latents, with their share of variance."""
+    training_latents = _as_latents(training_latents)
+    if training_latents.ndim != 2 or not 1 <= count <= min(training_latents.shape):
+        raise ValueError(f"count must lie in 1..{min(training_latents.shape)}, got {count}")
+    mean = training_latents.mean(axis=0)
+    _, singular_values, right_vectors = np.linalg.svd(training_latents - mean, full_matrices=False)
+    variance = singular_values**2 / (len(training_latents) - 1)
+    return PrincipalDirections(
+        mean=mean,
+        directions=right_vectors[:count].astype(np.float32),
+        spread=np.sqrt(variance[:count]).astype(np.float32),
+        explained_share=(variance[:count] / variance.sum()).astype(np.float32),
+    )

@@ -1,0 +1,137 @@
+"""The autoencoder: nested dropout, the encode/decode API, safe save/load, and resume after interruption."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lib.baselines import SpectralBasis
+from lib.codec import LatentCodec
+from lib.models import AutoencoderConfig, NestedDropout, build_autoencoder, truncate_latents
+from lib.representation import SpectrogramRepresentation
+from lib.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
+from tests.conftest import harmonic_tone
+
+SMALL = AutoencoderConfig(basis_size=16, latent_dim=8, hidden_width=32, hidden_layers=1, nested_sizes=(2, 4, 8))
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return np.stack([harmonic_tone(frequency) for frequency in np.linspace(110, 440, 24)])
+
+
+@pytest.fixture(scope="module")
+def representation():
+    return SpectrogramRepresentation(griffin_lim_iterations=4)
+
+
+@pytest.fixture(scope="module")
+def basis(clips, representation):
+    return SpectralBasis.fit(representation.forward(clips), SMALL.basis_size)
+
+
+def test_nested_dropout_keeps_a_prefix_in_training_only():
+    layer = NestedDropout((2, 4, 8), seed=1)
+    latents = np.ones((200, 8), dtype=np.float32)
+    kept = np.asarray(layer(latents, training=True))
+    lengths = kept.sum(axis=1)
+    assert set(lengths.tolist()) == {2.0, 4.0, 8.0}  # every size drawn, nothing else
+    for row, length in zip(kept, lengths):
+        assert row[: int(length)].all() and not row[int(length) :].any()  # a prefix, then zeros
+    assert np.array_equal(np.asarray(layer(latents, training=False)), latents)
+
+
+def test_truncate_latents():
+    latents = np.arange(8, dtype=np.float32)[None] + 1
+    assert truncate_latents(latents, 3).tolist() == [[1, 2, 3, 0, 0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="size"):
+        truncate_latents(latents, 9)
+
+
+def test_basis_full_rank_is_exact_and_round_trips(tmp_path, clips, representation):
+    spectrograms = representation.forward(clips[:6])
+    basis = SpectralBasis.fit(spectrograms, 6)
+    assert np.allclose(basis.reconstruct(spectrograms, 6), spectrograms, atol=1e-4)
+    assert np.abs(basis.reconstruct(spectrograms, 1) - spectrograms).mean() > 1e-3
+    basis.save(tmp_path / "basis")
+    loaded = SpectralBasis.load(tmp_path / "basis")
+    assert np.array_equal(loaded.components, basis.components) and loaded.shape == basis.shape
+
+
+def test_encode_decode_api(clips, representation, basis):
+    std = basis.transform(representation.forward(clips)).std(axis=0)
+    model = build_autoencoder(SMALL, std)
+    codec = LatentCodec(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"))
+    latents = codec.encode_audio(clips[:3])
+    assert latents.shape == (3, 8)
+    assert np.allclose(latents, codec.encode_spectrograms(representation.forward(clips[:3])), atol=1e-5)
+    spectrograms = codec.decode_spectrograms(latents, size=4)
+    assert spectrograms.shape == (3, 512, 64) and spectrograms.min() >= 0 and spectrograms.max() <= 1
+    assert np.allclose(spectrograms, codec.decode_spectrograms(truncate_latents(latents, 4)), atol=1e-6)
+    audio = codec.decode_audio(latents)
+    assert audio.shape == (3, 16_000) and np.all(np.isfinite(audio))
+    with pytest.raises(ValueError, match="latents of shape"):
+        codec.decode_spectrograms(latents[:, :5])
+
+
+def test_save_and_load_in_safe_mode_gives_identical_outputs(tmp_path, basis):
+    model = build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32))
+    inputs = np.random.default_rng(0).standard_normal((5, SMALL.basis_size)).astype(np.float32)
+    path = save_model(model, tmp_path / "model.keras")
+    reloaded = load_model(path)
+    assert np.array_equal(model.predict(inputs, verbose=0), reloaded.predict(inputs, verbose=0))
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]  # no partial file left
+
+
+def test_safe_mode_refuses_lambda_layers(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode"):
+        load_model(tmp_path / "lambda.keras")
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Simulates a killed run after a given epoch (once its backup was written)."""
+
+    def __init__(self, after_epoch: int) -> None:
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.after_epoch:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+class _CountEpochs(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_interrupted_training_resumes_from_the_last_epoch(tmp_path):
+    rng = np.random.default_rng(0)
+    train = rng.standard_normal((64, SMALL.basis_size)).astype(np.float32)
+    valid = rng.standard_normal((16, SMALL.basis_size)).astype(np.float32)
+    config = TrainingConfig(epochs=5, batch_size=16, patience=50)
+
+    def build():
+        return build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32))
+
+    arguments = {"run_folder": tmp_path / "run", "config": config, "settings": {"test": 1}, "verbose": 0}
+    with pytest.raises(KeyboardInterrupt):
+        fit_or_load(build, (train, train), (valid, valid), extra_callbacks=[_Interrupt(2)], **arguments)
+    assert len(read_history(tmp_path / "run" / "history.csv")["loss"]) == 2
+    counter = _CountEpochs()
+    result = fit_or_load(build, (train, train), (valid, valid), extra_callbacks=[counter], **arguments)
+    assert counter.epochs == [2, 3, 4]  # continued, not restarted
+    assert len(result.history["loss"]) == 5 and not result.loaded_from_cache
+    again = fit_or_load(build, (train, train), (valid, valid), **arguments)
+    assert again.loaded_from_cache
+    assert np.array_equal(again.model.predict(valid, verbose=0), result.model.predict(valid, verbose=0))
+    changed = fit_or_load(build, (train, train), (valid, valid), **{**arguments, "settings": {"test": 2}})
+    assert not changed.loaded_from_cache and len(changed.history["loss"]) == 5  # new settings: fresh run

@@ -1,0 +1,87 @@
+"""Latent operations on plain arrays, against what each one promises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib import latent
+
+
+@pytest.fixture
+def latents():
+    return (np.random.default_rng(0).standard_normal((50, 6)) * [1, 2, 3, 4, 5, 12]).astype(np.float32)
+
+
+def test_noise_is_scaled_per_dimension(latents):
+    spread = latent.latent_spread(latents)
+    assert np.array_equal(latent.add_noise(latents, spread, 0.0, rng=1), latents)
+    noisy = latent.add_noise(np.zeros((20000, 6), np.float32), spread, 0.5, rng=1)
+    assert noisy.std(axis=0) == pytest.approx(0.5 * spread, rel=0.05)
+    with pytest.raises(ValueError, match="strength"):
+        latent.add_noise(latents, spread, -1.0)
+
+
+def test_interpolations_hit_their_ends(latents):
+    a, b = latents[0], latents[1]
+    for function in (latent.lerp, latent.slerp):
+        assert np.allclose(function(a, b, 0.0), a, atol=1e-5)
+        assert np.allclose(function(a, b, 1.0), b, atol=1e-5)
+    assert np.allclose(latent.lerp(a, b, 0.5), (a + b) / 2)
+    unit_a, unit_b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    assert np.allclose(
+        latent.slerp(unit_a, unit_b, 0.5), [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-6
+    )  # stays on the circle
+    assert np.allclose(latent.slerp(a, a, 0.3), a, atol=1e-5)  # parallel: no division by zero
+
+
+def test_mix_crossover_and_arithmetic(latents):
+    assert np.allclose(latent.mix(latents[:2], [1, 1]), latents[:2].mean(axis=0))
+    assert np.allclose(latent.mix(latents[:3], [0, 0, 2]), latents[2])
+    with pytest.raises(ValueError, match="one weight per parent"):
+        latent.mix(latents[:3], [1, 1])
+    mask = np.array([True, False] * 3)
+    child = latent.crossover(latents[0], latents[1], mask)
+    assert np.array_equal(child[mask], latents[0][mask]) and np.array_equal(child[~mask], latents[1][~mask])
+    assert latent.random_mask(1000, 0.3, rng=0).mean() == pytest.approx(0.3, abs=0.05)
+    assert np.allclose(latent.arithmetic(latents[0], latents[1], latents[1]), latents[0])
+
+
+def test_attribute_vector_recovers_a_known_shift(latents):
+    shift = np.array([0, 0, 3, 0, 0, -1], dtype=np.float32)
+    vector = latent.attribute_vector(latents, latents + shift)
+    assert np.allclose(vector, shift, atol=1e-5)
+    assert np.allclose(latent.apply_attribute(latents[0], vector, 0.5), latents[0] + 0.5 * shift, atol=1e-5)
+
+
+def test_paired_indices():
+    rows = [
+        {"program": 0, "velocity": 80, "pitch": 48},
+        {"program": 0, "velocity": 80, "pitch": 60},
+        {"program": 1, "velocity": 80, "pitch": 60},
+        {"program": 0, "velocity": 100, "pitch": 60},
+    ]
+    assert latent.paired_indices(rows, "pitch", 12, match=("program", "velocity")) == ([0], [1])
+    assert latent.paired_indices(rows, "velocity", 20, match=("program", "pitch")) == ([1], [3])
+
+
+def test_principal_directions(latents):
+    directions = latent.principal_directions(latents, count=3)
+    assert np.allclose(directions.directions @ directions.directions.T, np.eye(3), atol=1e-5)
+    assert np.all(np.diff(directions.explained_share) <= 0) and directions.explained_share.sum() <= 1.0
+    assert abs(directions.directions[0, 5]) > 0.9  # the dimension with the largest spread comes first
+    moved = directions.move(directions.mean, [2.0])
+    assert np.linalg.norm(moved - directions.mean) == pytest.approx(2 * directions.spread[0], rel=1e-5)
+
+
+def test_descriptors_measure_known_signals():
+    from lib import analysis
+
+    time = np.arange(16_000) / 16_000
+    low, high = np.sin(2 * np.pi * 220 * time), np.sin(2 * np.pi * 440 * time)
+    f0 = analysis.median_f0_hz(np.stack([low, high]), sample_rate=16_000)
+    assert f0 == pytest.approx([220, 440], rel=0.01)
+    assert analysis.semitones(f0[1] / f0[0]) == pytest.approx(12, abs=0.2)
+    assert analysis.rms_db(0.5 * low) - analysis.rms_db(low) == pytest.approx(-6.02, abs=0.01)
+    centroids = analysis.spectral_centroid_hz(np.stack([low, high]), sample_rate=16_000)
+    assert centroids[0] == pytest.approx(220, rel=0.05) and centroids[1] == pytest.approx(440, rel=0.05)
