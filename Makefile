@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 KERNEL := latent-music-lab
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 LINTED := lib tests scripts notebooks
+EXPLORE_PORT ?= 8866
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data run-all test unit-test notebook-test browser-test lint format lab explore clean lock
+.PHONY: help setup browser data run-all test lint format lab explore check-outputs clean lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -24,6 +25,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt constraints.txt pyproject.tom
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "latent music lab" >/dev/null
 	touch $(STAMP)
 
+browser: ## Install Debian's chromium for the browser test (as root; otherwise prints how)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: 'sudo apt-get install chromium' enables the browser test"; fi; }
+
 data: setup ## Render the default note dataset into data/ (cached; rebuilt when its parameters change)
 	$(BIN)/python -m lib.dataset
 
@@ -31,7 +38,7 @@ run-all: setup ## Build the data and run every notebook headless into outputs/no
 	$(BIN)/python -m lib.dataset
 	$(BIN)/python -m lib.run_notebooks $(NOTEBOOKS)
 
-test: setup lint ## Lint, unit tests, then every notebook in smoke mode under nbval
+test: setup browser lint ## Lint, unit tests, then every notebook in smoke mode under nbval
 	$(BIN)/python -m pytest tests
 	LML_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --nbval-kernel-name $(KERNEL) $(NOTEBOOKS)
 
@@ -45,6 +52,10 @@ format: setup ## Apply ruff's fixes and formatting
 
 lab: setup ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
+
+explore: setup ## Serve the latent explorer as a Voila app on 127.0.0.1 (needs notebook 01's model)
+	@echo "latent explorer: http://127.0.0.1:$(EXPLORE_PORT)/  (Ctrl-C stops it)"
+	$(BIN)/voila notebooks/explorer.ipynb --no-browser --port=$(EXPLORE_PORT) --Voila.ip=127.0.0.1
 
 check-outputs: setup ## Refresh the committed regression outputs (nbval-check-output cells) from a smoke run
 	LML_SMOKE=1 $(BIN)/python scripts/sync_check_outputs.py $(NOTEBOOKS)

@@ -75,7 +75,8 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file with safe mode on (no arbitrary code, no lambdas)."""
-    import lib.models  # noqa: F401  (registers the custom layers)
+    import lib.models
+    import lib.vae  # noqa: F401
 
     return keras.saving.load_model(path, safe_mode=True, compile=False)
 
@@ -162,13 +163,14 @@ def fit_or_load(
     model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_folder / "backup")),
+        # Extra callbacks run before the loggers, so values they add to the logs are recorded.
+        *(extra_callbacks or []),
         keras.callbacks.ModelCheckpoint(str(run_folder / "best.keras"), monitor="val_loss", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)),
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
         _Stopwatch(state_path, state),
-        *(extra_callbacks or []),
     ]
     inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
     model.fit(

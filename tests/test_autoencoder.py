@@ -88,19 +88,19 @@ def test_safe_mode_refuses_lambda_layers(tmp_path):
     inputs = keras.Input((3,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     model.save(tmp_path / "lambda.keras")
-    with pytest.raises(ValueError, match="(?i)unsafe|safe_mode"):
+    with pytest.raises(ValueError, match=r"(?i)unsafe|safe_mode"):
         load_model(tmp_path / "lambda.keras")
 
 
 class _Interrupt(keras.callbacks.Callback):
-    """Simulates a killed run after a given epoch (once its backup was written)."""
+    """Simulates a run killed early in the epoch after ``after_epoch`` finished epochs."""
 
     def __init__(self, after_epoch: int) -> None:
         super().__init__()
         self.after_epoch = after_epoch
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.after_epoch:
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.after_epoch:
             raise KeyboardInterrupt("simulated interruption")
 
 

@@ -76,7 +76,7 @@ def test_edited_latent_follows_the_controls(explorer):
 
 def test_render_gives_picture_and_sound_that_change(explorer):
     spectrogram, waveform = explorer.render(ExplorerSettings(0, 1, mix=0.0))
-    other_spectrogram, other_waveform = explorer.render(ExplorerSettings(0, 1, mix=1.0))
+    other_spectrogram, _ = explorer.render(ExplorerSettings(0, 1, mix=1.0))
     assert spectrogram.shape == (512, 64) and waveform.shape == (16_000,)
     assert not np.allclose(spectrogram, other_spectrogram)
     assert explorer.png(spectrogram)[:4] == b"\x89PNG" and explorer.wav(waveform)[:4] == b"RIFF"
