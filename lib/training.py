@@ -45,6 +45,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3  # Adam's initial step size
     patience: int = 20  # epochs without validation improvement before stopping
     seed: int = 0  # for weights, shuffling and dropout
+    warmup_epochs: int = 0  # epochs (e.g. a KL warm-up) before early stopping and LR decay may act
 
 
 def fingerprint(*parts: object) -> str:
@@ -91,6 +92,20 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in keys}
 
 
+class _PlateauAfterWarmup(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau that ignores the warm-up epochs, whose losses are not comparable."""
+
+    def __init__(self, warmup_epochs: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.warmup_epochs = warmup_epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.warmup_epochs:
+            super().on_epoch_end(epoch, logs)
+        elif logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 class _Stopwatch(keras.callbacks.Callback):
     """Adds each epoch's seconds to ``training.json``'s running total, so resumed runs count too."""
 
@@ -117,7 +132,7 @@ def fit_or_load(
     run_folder: str | Path,
     config: TrainingConfig,
     settings: dict,
-    loss: str | None = "mse",
+    loss: str | dict | None = "mse",
     retrain: bool = False,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int = 2,
@@ -166,8 +181,15 @@ def fit_or_load(
         # Extra callbacks run before the loggers, so values they add to the logs are recorded.
         *(extra_callbacks or []),
         keras.callbacks.ModelCheckpoint(str(run_folder / "best.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss",
+            patience=config.patience,
+            restore_best_weights=True,
+            start_from_epoch=config.warmup_epochs,
+        ),
+        _PlateauAfterWarmup(
+            config.warmup_epochs, monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
+        ),
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
         _Stopwatch(state_path, state),
