@@ -10,6 +10,7 @@ import librosa
 import numpy as np
 
 from lib.errors import AudioInputError
+from lib.representation import stft_magnitude
 
 POWER_FLOOR = 1e-10  # power added before the log
 LOG_MAGNITUDE_EPSILON = 1e-5  # magnitude added before the log in the multi-resolution distance
@@ -50,16 +51,18 @@ def log_mel_distance_db(
         dB per clip; 0 for identical clips, |20 log10 g| for a gain g on a broadband clip.
     """
     reference, estimate = _pair(reference, estimate)
-    settings = {"sr": sample_rate, "n_fft": n_fft, "hop_length": hop_length, "n_mels": n_mels, "power": 2.0}
-    reference_db = 10 * np.log10(librosa.feature.melspectrogram(y=reference, **settings) + POWER_FLOOR)
-    estimate_db = 10 * np.log10(librosa.feature.melspectrogram(y=estimate, **settings) + POWER_FLOOR)
+    mel_filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    reference_power = mel_filters @ _magnitude(reference, n_fft, hop_length) ** 2
+    estimate_power = mel_filters @ _magnitude(estimate, n_fft, hop_length) ** 2
+    reference_db = 10 * np.log10(reference_power + POWER_FLOOR)
+    estimate_db = 10 * np.log10(estimate_power + POWER_FLOOR)
     floor = reference_db.max(axis=(-2, -1), keepdims=True) - floor_db
     difference = np.abs(np.maximum(reference_db, floor) - np.maximum(estimate_db, floor))
     return difference.mean(axis=(-2, -1))
 
 
 def _magnitude(waveforms: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
-    return np.abs(librosa.stft(waveforms, n_fft=n_fft, hop_length=hop_length))
+    return stft_magnitude(waveforms, n_fft=n_fft, hop_length=hop_length)
 
 
 def spectral_convergence(

@@ -23,6 +23,24 @@ AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0
 INVERSE_CHUNK = 32  # spectrograms per Griffin-Lim call; chunks run on parallel threads
 
 
+def stft_magnitude(waveforms: np.ndarray, *, n_fft: int, hop_length: int, chunk: int = 16) -> np.ndarray:
+    """|STFT| of waveforms [shape=(..., n)] -> [shape=(..., n_fft // 2 + 1, frames)], centred frames.
+
+    Works through the clips in chunks: librosa's STFT of one huge batch walks it one frame
+    column at a time across every clip (its memory block is fixed), which thrashes the cache
+    and is far slower for thousands of clips.
+    """
+    waveforms = np.asarray(waveforms)
+    flat = waveforms.reshape(-1, waveforms.shape[-1])
+    spectrum = np.concatenate(
+        [
+            np.abs(librosa.stft(flat[start : start + chunk], n_fft=n_fft, hop_length=hop_length))
+            for start in range(0, len(flat), chunk)
+        ]
+    )
+    return spectrum.reshape(*waveforms.shape[:-1], *spectrum.shape[-2:])
+
+
 @dataclass(frozen=True)
 class SpectrogramConfig:
     """Fixed parameters of the representation."""
@@ -81,7 +99,7 @@ class SpectrogramRepresentation:
         """
         waveforms = self._check_waveforms(waveforms)
         config = self.config
-        spectrum = np.abs(librosa.stft(waveforms, n_fft=config.n_fft, hop_length=config.hop_length))
+        spectrum = stft_magnitude(waveforms, n_fft=config.n_fft, hop_length=config.hop_length)
         spectrum = spectrum[..., : config.frequency_bins, : config.frames]
         missing = config.frames - spectrum.shape[-1]
         if missing > 0:
