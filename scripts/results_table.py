@@ -18,15 +18,21 @@ def load(name: str) -> dict | None:
 
 
 def fmt(value, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.{digits}f}"
+    return str(int(value)) if digits == 0 or isinstance(value, int) else f"{value:.{digits}f}"
 
 
 def main() -> int:
     data = load("00_data")
     if data:
         oracle = data["oracle_inversion"]
+        counts = ", ".join(f"{split} {count}" for split, count in data["clips"].items())
         print(
-            f"Dataset: {data['clips']} clips of {data['clip_seconds']} s at {data['sample_rate']} Hz, "
+            f"Dataset: {sum(data['clips'].values())} clips ({counts}) of {data['clip_seconds']} s at "
+            f"{data['sample_rate']} Hz, "
             f"{data['programs']} programs, built in {data['build_seconds']} s."
         )
         print(
@@ -40,7 +46,7 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|")
         for row in stage1["rows"]:
             print(
-                f"| {row['method']} | {fmt(row['latent_dim'])} | {fmt(row['compression_ratio'], 1)}x | "
+                f"| {row['method']} | {fmt(row['latent_dim'], 0)} | {fmt(row['compression_ratio'], 1)}x | "
                 f"{fmt(row['bitrate_kbps'], 3)} | {fmt(row['log_mel_distance_db'])} | "
                 f"{fmt(row['multi_resolution_stft'])} | {fmt(row['spectral_convergence'], 3)} |"
             )
