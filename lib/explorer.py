@@ -9,15 +9,19 @@ both. The same widget runs inside Jupyter and as a Voilà app (``make explore``)
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import soundfile
 
-from lib import latent
+from lib import dataset as note_dataset
+from lib import latent, paths
 from lib.codec import LatentCodec
+from lib.errors import AudioInputError
 from lib.plots import show_spectrogram
 
 
@@ -175,13 +179,6 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     folder; the default is notebook 01's. Attribute vectors "octave_up" and "louder" come from
     paired training notes.
     """
-    import os
-    from pathlib import Path
-
-    from lib import dataset as note_dataset
-    from lib import paths
-    from lib.errors import AudioInputError
-
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_MODEL") or paths.models_dir() / "autoencoder")
     if not (folder / "model.keras").exists():
         raise AudioInputError("no trained autoencoder here; run `make run-all` (notebook 01) first", folder)

@@ -4,7 +4,7 @@
   and an instrument-family head; its penultimate layer gives the features the metrics compare.
 * :func:`frechet_distance`: the Fréchet distance between Gaussians fitted to two feature sets
   (the FID recipe, with this project's classifier in place of Inception).
-* :func:`ndb`: the number of statistically different bins (Richardson & Weiss, 2018): k-means
+* :class:`NDBBins`: the number of statistically different bins (Richardson & Weiss, 2018): k-means
   bins on real training features, a two-proportion z-test per bin.
 * :func:`entropy_bits`: diversity of predicted labels.
 """
@@ -47,11 +47,6 @@ def build_classifier(
     pitch = layers.Dense(pitch_classes, activation="softmax", name="pitch")(features)
     family = layers.Dense(family_classes, activation="softmax", name="family")(features)
     return keras.Model(spectrograms, {"pitch": pitch, "family": family}, name="judge")
-
-
-def feature_model(classifier: keras.Model) -> keras.Model:
-    """The classifier cut at its penultimate ``features`` layer."""
-    return keras.Model(classifier.inputs, classifier.get_layer(FEATURES_LAYER).output, name="judge_features")
 
 
 @dataclass
@@ -133,11 +128,6 @@ class NDBBins:
         z = np.abs(reference_shares - sample_shares) / np.maximum(standard_error, 1e-12)
         p_values = 2 * stats.norm.sf(z)
         return NDBResult(int(np.sum(p_values < significance)), self.bins, reference_shares, sample_shares)
-
-
-def ndb(reference_features: np.ndarray, sample_features: np.ndarray, *, bins: int = 20, seed: int = 0) -> NDBResult:
-    """NDB of one sample set against reference features (fits the bins; reuse :class:`NDBBins` for many)."""
-    return NDBBins(reference_features, bins=bins, seed=seed).compare(sample_features)
 
 
 def entropy_bits(labels: np.ndarray, classes: int) -> float:

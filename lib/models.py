@@ -79,27 +79,27 @@ def coefficient_scaling(coefficient_std: np.ndarray, *, invert: bool, name: str)
     return layers.Normalization(mean=np.zeros_like(std), variance=std**2, invert=invert, name=name)
 
 
-def build_encoder(
-    config: AutoencoderConfig, coefficient_std: np.ndarray, *, outputs: int | None = None, name: str = "encoder"
-) -> keras.Model:
-    """Basis coefficients [shape=(batch, basis_size)] to latents [shape=(batch, outputs)].
+def hidden_stack(inputs, *, width: int, count: int):
+    """``count`` Dense layers of ``width`` GELU units: the body of every encoder and decoder here."""
+    hidden = inputs
+    for index in range(count):
+        hidden = layers.Dense(width, activation="gelu", name=f"hidden_{index}")(hidden)
+    return hidden
 
-    ``outputs`` defaults to ``latent_dim``; the VAE asks for two heads instead (see lib.vae).
-    """
+
+def build_encoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, name: str = "encoder") -> keras.Model:
+    """Basis coefficients [shape=(batch, basis_size)] to latents [shape=(batch, latent_dim)]."""
     coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
-    hidden = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
-    for index in range(config.hidden_layers):
-        hidden = layers.Dense(config.hidden_width, activation="gelu", name=f"hidden_{index}")(hidden)
-    latents = layers.Dense(outputs or config.latent_dim, name="latent")(hidden)
+    whitened = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
+    hidden = hidden_stack(whitened, width=config.hidden_width, count=config.hidden_layers)
+    latents = layers.Dense(config.latent_dim, name="latent")(hidden)
     return keras.Model(coefficients, latents, name=name)
 
 
 def build_decoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, name: str = "decoder") -> keras.Model:
     """Latents [shape=(batch, latent_dim)] to basis coefficients [shape=(batch, basis_size)]."""
     latents = keras.Input(shape=(config.latent_dim,), name="latent")
-    hidden = latents
-    for index in range(config.hidden_layers):
-        hidden = layers.Dense(config.hidden_width, activation="gelu", name=f"hidden_{index}")(hidden)
+    hidden = hidden_stack(latents, width=config.hidden_width, count=config.hidden_layers)
     whitened = layers.Dense(config.basis_size, name="whitened_coefficients")(hidden)
     coefficients = coefficient_scaling(coefficient_std, invert=True, name="unwhiten")(whitened)
     return keras.Model(latents, coefficients, name=name)

@@ -36,20 +36,6 @@ def show_spectrogram(axis: plt.Axes, spectrogram: np.ndarray, config: Spectrogra
     axis.tick_params(labelsize=7)
 
 
-def spectrogram_grid(
-    spectrograms: Sequence[np.ndarray], titles: Sequence[str], config: SpectrogramConfig, *, columns: int = 4
-) -> plt.Figure:
-    """A grid of spectrograms, one per title."""
-    rows = int(np.ceil(len(spectrograms) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
-    for axis in axes.flat[len(spectrograms) :]:
-        axis.axis("off")
-    for axis, spectrogram, title in zip(axes.flat, spectrograms, titles):
-        show_spectrogram(axis, spectrogram, config, title)
-    figure.tight_layout()
-    return figure
-
-
 @dataclass
 class ClipRow:
     """One row of a clip table: a label, a spectrogram and the audio it stands for."""

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from lib.models import build_decoder, coefficient_scaling
+from lib.models import build_decoder, coefficient_scaling, hidden_stack
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,8 @@ def kl_per_dimension(mean, log_variance):
 def build_vae_encoder(config: VAEConfig, coefficient_std: np.ndarray, *, seed: int = 0) -> keras.Model:
     """Coefficients [shape=(batch, basis_size)] to [mean, log_variance, z], each [shape=(batch, latent_dim)]."""
     coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
-    hidden = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
-    for index in range(config.hidden_layers):
-        hidden = layers.Dense(config.hidden_width, activation="gelu", name=f"hidden_{index}")(hidden)
+    whitened = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
+    hidden = hidden_stack(whitened, width=config.hidden_width, count=config.hidden_layers)
     mean = layers.Dense(config.latent_dim, name="mean")(hidden)
     log_variance = layers.Dense(config.latent_dim, name="log_variance")(hidden)
     z = Sampling(seed=seed, name="sampling")([mean, log_variance])
