@@ -21,10 +21,10 @@ TEXT_TYPES = ("text/plain",)
 
 
 def text_only(outputs: list) -> list:
-    """Keep streams and the plain-text part of results; drop images, HTML and audio."""
+    """Keep stdout and the plain-text part of results; drop stderr (logs), images, HTML and audio."""
     kept = []
     for output in outputs:
-        if output.output_type == "stream":
+        if output.output_type == "stream" and output.name == "stdout":
             kept.append(output)
         elif output.output_type in ("execute_result", "display_data"):
             data = {key: value for key, value in output.data.items() if key in TEXT_TYPES}
