@@ -216,7 +216,10 @@ def load_folder(
                 report.skipped[path] = error.problem
     for path, problem in report.skipped.items():
         logger.warning("skipped %s: %s", path, problem)
-    logger.warning(report.summary()) if report.skipped else logger.info(report.summary())
+    if report.skipped:
+        logger.warning(report.summary())
+    else:
+        logger.info(report.summary())
     if not report.waveforms:
         raise AudioInputError(f"no loadable audio ({report.summary()})", folder)
     return report

@@ -132,7 +132,7 @@ def codec_round_trip(waveforms: np.ndarray, *, sample_rate: int, codec: str) -> 
     payload = buffer.getvalue()
     decoded = decode_audio_bytes(payload, sample_rate=sample_rate, name=f"{codec} stream")
     seconds = time.perf_counter() - started
-    delay = _delay(stream, decoded, max_lag=4096)
+    delay = _delay(stream, decoded, window=4 * sample_rate, max_lag=4096)
     aligned = decoded[delay : delay + stream.shape[0]]
     if aligned.shape[0] < stream.shape[0]:
         aligned = np.pad(aligned, (0, stream.shape[0] - aligned.shape[0]))
@@ -140,11 +140,11 @@ def codec_round_trip(waveforms: np.ndarray, *, sample_rate: int, codec: str) -> 
     return CodecResult(codec, aligned.reshape(waveforms.shape), bitrate, len(payload), seconds)
 
 
-def _delay(reference: np.ndarray, delayed: np.ndarray, *, max_lag: int) -> int:
-    """Lag (samples, >= 0) at which ``delayed`` best matches ``reference``, over the first 4 s."""
-    window = reference[: 4 * 16_000]
-    search = delayed[: window.shape[0] + max_lag]
-    if search.shape[0] <= window.shape[0]:
+def _delay(reference: np.ndarray, delayed: np.ndarray, *, window: int, max_lag: int) -> int:
+    """Lag (samples, >= 0) at which ``delayed`` best matches the first ``window`` samples of ``reference``."""
+    head = reference[:window]
+    search = delayed[: head.shape[0] + max_lag]
+    if search.shape[0] <= head.shape[0]:
         return 0
-    scores = correlate(search, window, mode="valid", method="fft")
+    scores = correlate(search, head, mode="valid", method="fft")
     return int(np.argmax(scores))
