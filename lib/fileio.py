@@ -20,8 +20,10 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
-def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False) -> Path:
+def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False, announce: bool = True) -> Path:
     """Write ``payload`` to ``path`` atomically (temporary file, then rename).
+
+    A replacement is logged unless ``announce`` is False (for state files rewritten every epoch).
 
     Raises
     ------
@@ -32,7 +34,8 @@ def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = Fa
     if path.exists():
         if not overwrite:
             raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
-        logger.info("replacing %s", path)
+        if announce:
+            logger.info("replacing %s", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -48,10 +51,10 @@ def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = Fa
     return path
 
 
-def save_json(path: str | Path, content: Any, *, overwrite: bool = False) -> Path:
+def save_json(path: str | Path, content: Any, *, overwrite: bool = False, announce: bool = True) -> Path:
     """Write ``content`` as indented JSON, atomically."""
     text = json.dumps(content, indent=2, sort_keys=False, default=_json_default) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+    return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite, announce=announce)
 
 
 def load_json(path: str | Path) -> Any:

@@ -121,7 +121,7 @@ class _Stopwatch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.base["seconds"] = self.base.get("seconds", 0.0) + time.perf_counter() - self.epoch_started
         self.base["epochs_run"] = epoch + 1
-        save_json(self.state_path, self.base, overwrite=True)
+        save_json(self.state_path, self.base, overwrite=True, announce=False)
 
 
 def fit_or_load(
