@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from lib.baselines import SpectralBasis
+from lib.models import truncate_latents
 from lib.representation import SpectrogramRepresentation
 from lib.training import load_model
 
@@ -69,10 +70,7 @@ class LatentCodec:
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
             raise ValueError(f"expected latents of shape (n, {self.latent_dim}), got {latents.shape}")
         if size is not None:
-            if not 1 <= size <= self.latent_dim:
-                raise ValueError(f"size must lie in 1..{self.latent_dim}, got {size}")
-            latents = latents.copy()
-            latents[:, size:] = 0.0
+            latents = truncate_latents(latents, size)
         coefficients = self.decoder.predict(latents, batch_size=batch_size, verbose=0)
         return self.basis.inverse(coefficients)
 

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from lib.models import build_decoder, coefficient_scaling, hidden_stack
+from lib.models import AutoencoderConfig, build_decoder, coefficient_scaling, hidden_stack
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,6 @@ class VAE(keras.Model):
 
 def build_vae(config: VAEConfig, coefficient_std: np.ndarray, *, seed: int = 0) -> VAE:
     """A VAE whose decoder has the autoencoder's shape (lib.models.build_decoder)."""
-    from lib.models import AutoencoderConfig
-
     decoder_config = AutoencoderConfig(
         basis_size=config.basis_size,
         latent_dim=config.latent_dim,

@@ -10,7 +10,7 @@ import soundfile
 
 from lib import audio
 from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, load_npy, save_json, save_npy
+from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 
@@ -144,5 +144,5 @@ def test_arrays_and_json_without_pickle(tmp_path):
     np.save(tmp_path / "c.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError):
         load_npy(tmp_path / "c.npy")
-    save_json(tmp_path / "d.json", {"value": np.float32(1.5)})
-    assert (tmp_path / "d.json").read_text().strip().endswith("}")
+    save_json(tmp_path / "d.json", {"value": np.float32(1.5), "shape": np.array([2, 3])})
+    assert load_json(tmp_path / "d.json") == {"value": 1.5, "shape": [2, 3]}
