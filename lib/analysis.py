@@ -5,15 +5,52 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
+F0_RANGE_HZ = (50.0, 2000.0)  # pyin's search range: below the lowest and above the highest note used
 
-def median_f0_hz(waveforms: np.ndarray, *, sample_rate: int, fmin: float = 50.0, fmax: float = 2000.0) -> np.ndarray:
+
+def frame_f0_hz(
+    waveforms: np.ndarray,
+    *,
+    sample_rate: int,
+    hop_length: int = 512,
+    fmin: float = F0_RANGE_HZ[0],
+    fmax: float = F0_RANGE_HZ[1],
+    resolution: float = 0.1,
+) -> np.ndarray:
+    """Fundamental frequency per frame (librosa.pyin), NaN in unvoiced frames.
+
+    waveforms : [shape=(..., samples)] -> [shape=(..., frames)] in Hz, one frame every ``hop_length`` samples.
+    ``resolution`` is pyin's pitch grid in semitones: its Viterbi pass costs the square of the
+    number of grid points, so 0.2 runs about five times faster than 0.1 (and is off by at most
+    10 cents).
+    """
+    waveforms = np.asarray(waveforms, dtype=np.float32)
+    f0, voiced, _ = librosa.pyin(
+        waveforms,
+        fmin=fmin,
+        fmax=fmax,
+        sr=sample_rate,
+        frame_length=2048,
+        hop_length=hop_length,
+        resolution=resolution,
+    )
+    return np.where(voiced, f0, np.nan)
+
+
+def median_f0_hz(
+    waveforms: np.ndarray,
+    *,
+    sample_rate: int,
+    fmin: float = F0_RANGE_HZ[0],
+    fmax: float = F0_RANGE_HZ[1],
+    resolution: float = 0.1,
+) -> np.ndarray:
     """Median fundamental frequency of the voiced frames (librosa.pyin), NaN where none is voiced.
 
     waveforms : [shape=(n, samples)] -> [shape=(n,)] in Hz
     """
     waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
-    f0, voiced, _ = librosa.pyin(waveforms, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=2048)
-    values = np.where(voiced, f0, np.nan)
+    values = frame_f0_hz(waveforms, sample_rate=sample_rate, fmin=fmin, fmax=fmax, resolution=resolution)
     with np.errstate(all="ignore"):
         return np.array([np.nanmedian(row) if np.any(np.isfinite(row)) else np.nan for row in values])
 

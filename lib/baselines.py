@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from dataclasses import dataclass
@@ -51,6 +52,13 @@ class SpectralBasis:
             pca.explained_variance_.astype(np.float32),
             (int(spectrograms.shape[1]), int(spectrograms.shape[2])),
         )
+
+    def fingerprint(self) -> str:
+        """Short hash of the basis's numbers: models trained in another basis must not be reused."""
+        digest = hashlib.sha256()
+        for array in (self.components, self.mean, self.explained_variance):
+            digest.update(np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        return digest.hexdigest()[:16]
 
     def transform(self, spectrograms: np.ndarray) -> np.ndarray:
         """Spectrograms [shape=(n, frequency_bins, frames)] to coefficients [shape=(n, size)]."""

@@ -21,8 +21,10 @@ import soundfile
 from lib import dataset as note_dataset
 from lib import latent, paths
 from lib.codec import LatentCodec
+from lib.conditional import ConditionalCodec, swap_conditions
 from lib.errors import AudioInputError
 from lib.plots import show_spectrogram
+from lib.representation import SpectrogramConfig
 
 
 @dataclass
@@ -36,6 +38,25 @@ class ExplorerSettings:
     directions: Sequence[float] = field(default_factory=tuple)  # standard deviations along principal directions
     attributes: dict[str, float] = field(default_factory=dict)  # strength per attribute vector
     noise_seed: int = 0
+
+
+def spectrogram_png(spectrograms: Sequence[np.ndarray], titles: Sequence[str], config: SpectrogramConfig) -> bytes:
+    """Spectrograms [each shape=(bins, frames)] side by side as PNG bytes for an image widget."""
+    figure, axes = plt.subplots(1, len(spectrograms), figsize=(5 * len(spectrograms), 3), squeeze=False)
+    for axis, spectrogram, title in zip(axes[0], spectrograms, titles):
+        show_spectrogram(axis, spectrogram, config, title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """A waveform [shape=(samples,)] as 16-bit WAV bytes for an audio widget."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(waveform, -1, 1), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
 
 
 class LatentExplorer:
@@ -97,19 +118,11 @@ class LatentExplorer:
 
     def png(self, spectrogram: np.ndarray, title: str = "") -> bytes:
         """The spectrogram as PNG bytes for the image widget."""
-        figure, axis = plt.subplots(figsize=(5, 3))
-        show_spectrogram(axis, spectrogram, self.codec.representation.config, title)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        plt.close(figure)
-        return buffer.getvalue()
+        return spectrogram_png([spectrogram], [title], self.codec.representation.config)
 
     def wav(self, waveform: np.ndarray) -> bytes:
         """The waveform as 16-bit WAV bytes for the audio widget."""
-        buffer = io.BytesIO()
-        soundfile.write(buffer, np.clip(waveform, -1, 1), self.codec.representation.config.sample_rate, format="WAV")
-        return buffer.getvalue()
+        return wav_bytes(waveform, self.codec.representation.config.sample_rate)
 
     def widget(self):
         """The ipywidgets user interface: controls on the left, picture and player on the right."""
@@ -153,9 +166,10 @@ class LatentExplorer:
                 attributes={name: s.value for name, s in attribute_sliders.items()},
             )
             spectrogram, waveform = self.render(settings)
-            image.value = self.png(spectrogram, f"mix {settings.mix:.2f} · noise {settings.noise:.2f}")
+            # A fixed title: the picture changes only when the decoded spectrogram does.
+            image.value = self.png(spectrogram, "decoded")
             player.value = self.wav(waveform)
-            status.value = f"decoded · peak {np.max(np.abs(waveform)):.3f}"
+            status.value = f"mix {settings.mix:.2f} · noise {settings.noise:.2f} · peak {np.max(np.abs(waveform)):.3f}"
 
         for control in [*controls.values(), *direction_sliders, *attribute_sliders.values()]:
             control.observe(update, names="value")
@@ -199,3 +213,111 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     pick = np.random.default_rng(seed).permutation(len(test_rows))[:clips]
     labels = [f"{test_rows[i]['name']} {test_rows[i]['pitch']} v{test_rows[i]['velocity']}" for i in pick]
     return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
+
+
+@dataclass
+class ControlSettings:
+    """One position of the conditional explorer's controls (None keeps the clip's own label)."""
+
+    clip: int = 0  # index into the explorer's clips
+    pitch: int | None = None  # MIDI pitch to decode at
+    velocity: float | None = None  # MIDI velocity to decode at
+    family: str | None = None  # instrument family to decode as
+
+
+class ConditionalExplorer:
+    """Original beside decoded: pick a clip, then change its pitch, loudness and family by condition.
+
+    The clip is encoded once with its own labels (the conditional VAE's posterior mean); each
+    change of a control decodes that latent under the new conditions.
+
+    Parameters
+    ----------
+    codec : ConditionalCodec
+    clips : np.ndarray [shape=(n, clip_samples)]
+    rows : sequence of dict
+        Manifest rows of the clips (pitch, velocity, family, name).
+    """
+
+    def __init__(self, codec: ConditionalCodec, clips: np.ndarray, rows: Sequence[dict]) -> None:
+        if len(clips) != len(rows) or not len(clips):
+            raise ValueError(f"need at least one clip with one manifest row each, got {len(clips)} and {len(rows)}")
+        self.codec = codec
+        self.rows = list(rows)
+        self.originals = codec.representation.forward(clips)
+        self.conditions = codec.space.from_rows(self.rows)
+        self.latents = codec.encode_spectrograms(self.originals, self.conditions)
+
+    def conditions_for(self, settings: ControlSettings) -> np.ndarray:
+        """The condition vector [shape=(1, size)] that ``settings`` describe."""
+        if not 0 <= settings.clip < len(self.rows):
+            raise ValueError(f"clip index {settings.clip} out of range 0..{len(self.rows) - 1}")
+        return swap_conditions(
+            self.conditions[[settings.clip]],
+            self.codec.space,
+            pitch=settings.pitch,
+            velocity=settings.velocity,
+            family=settings.family,
+        )
+
+    def render(self, settings: ControlSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(original spectrogram, decoded spectrogram, decoded waveform [shape=(clip_samples,)])."""
+        conditions = self.conditions_for(settings)
+        decoded = self.codec.decode_spectrograms(self.latents[[settings.clip]], conditions)[0]
+        return self.originals[settings.clip], decoded, self.codec.representation.inverse(decoded)
+
+    def widget(self):
+        """ipywidgets: clip, pitch, loudness and family controls; original and decoded pictures; a player."""
+        import ipywidgets as widgets
+
+        space, config = self.codec.space, self.codec.representation.config
+        labels = [f"{row['name']} {row['pitch']} v{row['velocity']}" for row in self.rows]
+        clip = widgets.Dropdown(options=[(label, i) for i, label in enumerate(labels)], value=0, description="clip")
+        pitch = widgets.IntSlider(
+            min=min(space.pitches), max=max(space.pitches), description="pitch", continuous_update=False
+        )
+        velocity = widgets.IntSlider(min=1, max=127, description="loudness", continuous_update=False)
+        family = widgets.Dropdown(options=list(space.families), description="family")
+        image = widgets.Image(format="png", layout=widgets.Layout(width="640px"))
+        player = widgets.Audio(format="wav", autoplay=False, loop=False)
+        status = widgets.Label()
+        holding = {"updates": False}
+
+        def update(_change=None) -> None:
+            if holding["updates"]:
+                return
+            settings = ControlSettings(clip.value, pitch.value, velocity.value, family.value)
+            original, decoded, waveform = self.render(settings)
+            image.value = spectrogram_png([original, decoded], ["original", "decoded"], config)
+            player.value = wav_bytes(waveform, config.sample_rate)
+            status.value = f"decoded as {family.value}, MIDI {pitch.value}, velocity {velocity.value}"
+
+        def choose_clip(_change=None) -> None:
+            row = self.rows[clip.value]
+            holding["updates"] = True
+            pitch.value, velocity.value, family.value = int(row["pitch"]), int(row["velocity"]), row["family"]
+            holding["updates"] = False
+            update()
+
+        clip.observe(choose_clip, names="value")
+        for control in (pitch, velocity, family):
+            control.observe(update, names="value")
+        choose_clip()
+        return widgets.HBox([widgets.VBox([clip, pitch, velocity, family]), widgets.VBox([image, player, status])])
+
+
+def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 12, seed: int = 0):
+    """The conditional explorer on notebook 04's model and the test clips of the current mode.
+
+    ``run_folder`` (or ``LML_EXPLORER_CVAE``) names the model's run folder; the default is
+    notebook 04's.
+    """
+    folder = Path(run_folder or os.environ.get("LML_EXPLORER_CVAE") or paths.models_dir() / "conditional_vae")
+    if not (folder / "model.keras").exists() or not (folder / "codec.json").exists():
+        raise AudioInputError("no trained conditional VAE here; run `make run-all` (notebook 04) first", folder)
+    dataset = note_dataset.load_dataset()
+    codec = ConditionalCodec.load(folder, dataset.representation)
+    test_waveforms, test_rows = dataset.split("test")
+    known = [i for i, row in enumerate(test_rows) if row["family"] in codec.space.families]
+    pick = np.array(known)[np.random.default_rng(seed).permutation(len(known))[:clips]]
+    return ConditionalExplorer(codec, test_waveforms[pick], [test_rows[i] for i in pick])

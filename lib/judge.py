@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -81,11 +82,13 @@ def frechet_distance(first: np.ndarray, second: np.ndarray) -> float:
     mean_difference = first.mean(axis=0) - second.mean(axis=0)
     first_cov = np.atleast_2d(np.cov(first, rowvar=False))
     second_cov = np.atleast_2d(np.cov(second, rowvar=False))
-    product_root = linalg.sqrtm(first_cov @ second_cov)
-    if not np.all(np.isfinite(product_root)):
-        # Nearly singular product: regularise both covariances slightly, as the FID code does.
-        offset = np.eye(first_cov.shape[0]) * 1e-6
-        product_root = linalg.sqrtm((first_cov + offset) @ (second_cov + offset))
+    with warnings.catch_warnings():
+        # A singular product (fewer clips than features) is handled below, as the FID code does.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        product_root = linalg.sqrtm(first_cov @ second_cov)
+        if not np.all(np.isfinite(product_root)):
+            offset = np.eye(first_cov.shape[0]) * 1e-6
+            product_root = linalg.sqrtm((first_cov + offset) @ (second_cov + offset))
     product_root = np.real(product_root)
     trace = np.trace(first_cov) + np.trace(second_cov) - 2 * np.trace(product_root)
     return float(mean_difference @ mean_difference + max(trace, 0.0))

@@ -76,6 +76,8 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
 
 def load_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file with safe mode on (no arbitrary code, no lambdas)."""
+    # Importing the modules registers their serialisable classes for safe-mode loading.
+    import lib.conditional
     import lib.models
     import lib.vae  # noqa: F401
 

@@ -107,15 +107,28 @@ class VAE(keras.Model):
     def metrics(self):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
-    def call(self, coefficients, training=False):
-        mean, _, z = self.encoder(coefficients, training=training)
-        return self.decoder(z if training else mean, training=training)
+    def call(self, inputs, training=False):
+        mean, _, z = self.encode(inputs, training=training)
+        return self.decode(z if training else mean, inputs, training=training)
 
-    def compute_losses(self, coefficients, training: bool):
+    # The three hooks below are all that a conditional VAE (lib.conditional) changes.
+    def encode(self, inputs, training: bool = False):
+        """[mean, log_variance, z] for a batch of inputs."""
+        return self.encoder(inputs, training=training)
+
+    def decode(self, latents, inputs, training: bool = False):
+        """Coefficients from latents (``inputs`` carry any conditions; unused here)."""
+        return self.decoder(latents, training=training)
+
+    def target(self, inputs):
+        """The coefficients the reconstruction is compared with."""
+        return inputs
+
+    def compute_losses(self, inputs, training: bool):
         """(total, reconstruction, kl) for a batch, each a scalar (mean over the batch)."""
-        mean, log_variance, z = self.encoder(coefficients, training=training)
-        reconstruction = self.decoder(z, training=training)
-        squared_error = ops.sum(ops.square(coefficients - reconstruction), axis=1)
+        mean, log_variance, z = self.encode(inputs, training=training)
+        reconstruction = self.decode(z, inputs, training=training)
+        squared_error = ops.sum(ops.square(self.target(inputs) - reconstruction), axis=1)
         reconstruction_loss = self.reconstruction_scale * ops.mean(squared_error)
         kl_per_dim = ops.mean(kl_per_dimension(mean, log_variance), axis=0)  # batch mean, per dimension
         kl_loss = ops.sum(kl_per_dim)
@@ -126,16 +139,16 @@ class VAE(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
-        coefficients = data[0] if isinstance(data, tuple) else data
+        inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
         with tf.GradientTape() as tape:
-            total, reconstruction_loss, kl_loss = self.compute_losses(coefficients, training=True)
+            total, reconstruction_loss, kl_loss = self.compute_losses(inputs, training=True)
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._update_trackers(total, reconstruction_loss, kl_loss)
 
     def test_step(self, data):
-        coefficients = data[0] if isinstance(data, tuple) else data
-        return self._update_trackers(*self.compute_losses(coefficients, training=False))
+        inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
+        return self._update_trackers(*self.compute_losses(inputs, training=False))
 
     def _update_trackers(self, total, reconstruction_loss, kl_loss):
         self.total_loss_tracker.update_state(total)
@@ -207,9 +220,12 @@ def active_units(mean_latents: np.ndarray, *, threshold: float = 0.01) -> int:
 
 
 class ActiveUnitsLogger(keras.callbacks.Callback):
-    """Adds ``active_units`` (on fixed validation coefficients) to each epoch's logs."""
+    """Adds ``active_units`` on fixed validation inputs to each epoch's logs.
 
-    def __init__(self, coefficients: np.ndarray, *, threshold: float = 0.01) -> None:
+    ``coefficients`` is what the encoder takes: an array, or a conditional model's input dict.
+    """
+
+    def __init__(self, coefficients: np.ndarray | dict[str, np.ndarray], *, threshold: float = 0.01) -> None:
         super().__init__()
         self.coefficients = coefficients
         self.threshold = threshold
