@@ -53,7 +53,7 @@ format: setup ## Apply ruff's fixes and formatting
 lab: setup ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks
 
-explore: setup ## Serve the latent explorer as a Voila app on 127.0.0.1 (needs notebook 01's model)
+explore: setup ## Serve the explorers as a Voila app on 127.0.0.1 (needs the models of notebooks 01 and 04)
 	@echo "latent explorer: http://127.0.0.1:$(EXPLORE_PORT)/  (Ctrl-C stops it)"
 	$(BIN)/voila notebooks/explorer.ipynb --no-browser --port=$(EXPLORE_PORT) --Voila.ip=127.0.0.1
 

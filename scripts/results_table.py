@@ -90,7 +90,67 @@ def main() -> int:
             f"{rec['latent_dim']}) {rec['autoencoder_same_size_log_mel_distance_db']:.2f} dB; "
             f"active units {stage3['training']['active_units']}; targets {stage3['targets']}"
         )
+    stage4 = load("04_control")
+    if stage4:
+        print_stage4(stage4)
     return 0
+
+
+def print_stage4(stage4: dict) -> None:
+    """Stage 4: unconditional generators, requests, edits, transfer and the playable results."""
+    unconditional = stage4["unconditional"]
+    chosen = {name: row["chosen_components"] for name, row in unconditional["mixture_selection"].items()}
+    print(f"\nStage 4 ({unconditional['clips']} clips per generator; mixture components chosen: {chosen})\n")
+    print("| generator | Fréchet distance | NDB/K | nearest training clip (median) | smallest family share / real |")
+    print("|---|---|---|---|---|")
+    real = unconditional["real_family_shares"]
+    for name in (
+        "vae",
+        "cvae_label_prior",
+        "ae_mixture",
+        "ae_noise",
+        "pca_gaussian",
+        "vae_standard_prior",
+        "real_floor",
+        "real_test_roundtrip",
+    ):
+        row = unconditional.get(name)
+        if row is None:
+            continue
+        ratio = min(row["family_shares"][family] / share for family, share in real.items() if share > 0)
+        print(
+            f"| {name} | {row['frechet_distance']:.1f} | {row['ndb_over_k']:.2f} | "
+            f"{row['nearest_train_distance']:.2f} | {ratio:.2f} |"
+        )
+    conditional = stage4["conditional"]
+    print(
+        f"\nRequests ({conditional['requests']}): judge pitch {conditional['pitch_accuracy']:.3f}, "
+        f"pyin within 50 cents "
+        f"{conditional['pitch_within_50_cents']:.3f}, judge family {conditional['family_accuracy']:.3f}, loudness "
+        f"Spearman (min over families) {conditional['loudness_spearman_min']:.2f}, Fréchet "
+        f"{conditional['frechet_distance']:.1f} (real floor {conditional['real_floor']:.1f})"
+    )
+    print("\n| edit | within 50 cents | f0 shift (median) | judged family share | RMS change dB (median) |")
+    print("|---|---|---|---|---|")
+    edits = {
+        "octave up: condition": stage4["octave_up"]["condition"],
+        "octave up: attribute vector": stage4["octave_up"]["attribute_vector"],
+        "transfer: condition swap": stage4["transfer"]["condition_swap"],
+        "transfer: attribute vector": stage4["transfer"]["attribute_vector"],
+        "transfer: pitch-shuffled control": stage4["transfer"]["pitch_shuffled_control"],
+    }
+    for name, row in edits.items():
+        print(
+            f"| {name} | {row['within_50_cents']:.2f} | {row['pitch_shift_semitones_median']:+.1f} | "
+            f"{row['family_share']:.2f} | {row['rms_change_db']:+.1f} |"
+        )
+    instrument, melody = stage4["instrument"], stage4["melody"]
+    print(
+        f"\nInstrument: {instrument['samples']} samples, {instrument['within']:.0%} within 50 cents of their key; "
+        f"melody ({melody['source']}, {melody['notes']} notes): {melody['within']:.0%} of "
+        f"{melody['notes_measured']} measured notes within 50 cents"
+    )
+    print(f"Targets: {stage4['targets']}")
 
 
 if __name__ == "__main__":
