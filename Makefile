@@ -9,7 +9,7 @@ LINTED := lib tests scripts notebooks
 EXPLORE_PORT ?= 8866
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all test lint format lab explore check-outputs clean lock
+.PHONY: help setup browser data run-all check test lint format lab explore check-outputs clean lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -34,13 +34,17 @@ browser: ## Install Debian's chromium for the browser test (as root; otherwise p
 data: setup ## Render the default note dataset into data/ (cached; rebuilt when its parameters change)
 	$(BIN)/python -m lib.dataset
 
-run-all: setup ## Build the data and run every notebook headless into outputs/notebooks/
+run-all: setup ## Build the data, run every notebook headless into outputs/notebooks/, then make check
 	$(BIN)/python -m lib.dataset
 	$(BIN)/python -m lib.run_notebooks $(NOTEBOOKS)
+	$(BIN)/python -m lib.checks
 
-test: setup browser lint ## Lint, unit tests, then every notebook in smoke mode under nbval
+check: setup ## Compare the last full run's outputs/metrics/*.json with lib/expectations.json; fail on regressions
+	$(BIN)/python -m lib.checks
+
+test: setup browser lint ## Lint, unit tests, then every notebook (and the explorer on their models) in smoke mode under nbval
 	$(BIN)/python -m pytest tests
-	LML_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --nbval-kernel-name $(KERNEL) $(NOTEBOOKS)
+	LML_SMOKE=1 $(BIN)/python -m pytest --nbval-lax --nbval-kernel-name $(KERNEL) $(NOTEBOOKS) notebooks/explorer.ipynb
 
 lint: setup ## ruff check and format check of the code and the notebooks
 	$(BIN)/ruff check $(LINTED)

@@ -1,9 +1,12 @@
-"""The interactive latent explorer: pick two clips, mix them, add noise, move along directions.
+"""The interactive explorers: latents by hand, and notes by condition.
 
-:class:`LatentExplorer` holds the state and the pure ``render`` step (settings in, spectrogram and
-waveform out), so the logic is tested without a browser. :meth:`LatentExplorer.widget` wraps it
-in ipywidgets (sliders, an image and an audio player); every change re-decodes and updates
-both. The same widget runs inside Jupyter and as a Voilà app (``make explore``).
+:class:`LatentExplorer` (the autoencoder): pick two clips, mix them, add noise, move along
+directions. :class:`ConditionalExplorer` (the conditional VAE): pick a clip, change its pitch,
+loudness and family, see the original beside the decoded spectrogram. Each holds its state and a
+pure ``render`` step (settings in, spectrogram and waveform out), so the logic is tested without a
+browser; ``widget()`` wraps it in ipywidgets (controls, an image and an audio player) and every
+change re-decodes and updates both. The same widgets run inside Jupyter and as a Voilà app
+(``make explore``).
 """
 
 from __future__ import annotations

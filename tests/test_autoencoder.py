@@ -59,20 +59,37 @@ def test_basis_full_rank_is_exact_and_round_trips(tmp_path, clips, representatio
     assert np.array_equal(loaded.components, basis.components) and loaded.shape == basis.shape
 
 
-def test_encode_decode_api(clips, representation, basis):
-    std = basis.transform(representation.forward(clips)).std(axis=0)
-    model = build_autoencoder(SMALL, std)
-    codec = LatentCodec(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"))
-    latents = codec.encode_audio(clips[:3])
-    assert latents.shape == (3, 8)
-    assert np.allclose(latents, codec.encode_spectrograms(representation.forward(clips[:3])), atol=1e-5)
-    spectrograms = codec.decode_spectrograms(latents, size=4)
-    assert spectrograms.shape == (3, 512, 64) and spectrograms.min() >= 0 and spectrograms.max() <= 1
-    assert np.allclose(spectrograms, codec.decode_spectrograms(truncate_latents(latents, 4)), atol=1e-6)
+def _linear_model(inputs: int, outputs: int, kernel: np.ndarray, name: str) -> keras.Model:
+    """A model that multiplies by a known matrix: the expected codec output is plain numpy."""
+    layer_input = keras.Input((inputs,))
+    layer = keras.layers.Dense(outputs, use_bias=False)
+    model = keras.Model(layer_input, layer(layer_input), name=name)
+    layer.set_weights([kernel.astype(np.float32)])
+    return model
+
+
+def test_codec_matches_a_hand_built_linear_model(clips, representation, basis):
+    rng = np.random.default_rng(0)
+    encoder_kernel = rng.standard_normal((basis.size, 4))
+    decoder_kernel = 0.1 * rng.standard_normal((4, basis.size))
+    codec = LatentCodec(
+        representation,
+        basis,
+        _linear_model(basis.size, 4, encoder_kernel, "encoder"),
+        _linear_model(4, basis.size, decoder_kernel, "decoder"),
+    )
+    spectrograms = representation.forward(clips[:3])
+    coefficients = (spectrograms.reshape(3, -1) - basis.mean) @ basis.components.T
+    assert np.allclose(codec.encode_audio(clips[:3]), coefficients @ encoder_kernel, rtol=1e-4, atol=1e-4)
+    latents = rng.standard_normal((3, 4)).astype(np.float32)
+    # Keeping 2 numbers: only the first two rows of the decoder's matrix may matter.
+    expected = np.clip(latents[:, :2] @ decoder_kernel[:2] @ basis.components + basis.mean, 0, 1)
+    decoded = codec.decode_spectrograms(latents, size=2)
+    assert decoded.shape == (3, 512, 64) and np.allclose(decoded, expected.reshape(3, 512, 64), atol=1e-5)
     audio = codec.decode_audio(latents)
     assert audio.shape == (3, 16_000) and np.all(np.isfinite(audio))
     with pytest.raises(ValueError, match="latents of shape"):
-        codec.decode_spectrograms(latents[:, :5])
+        codec.decode_spectrograms(latents[:, :3])
 
 
 def test_save_and_load_in_safe_mode_gives_identical_outputs(tmp_path, basis):

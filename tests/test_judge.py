@@ -21,6 +21,40 @@ def test_frechet_distance_known_cases():
         judge.frechet_distance(features, features[:, :2])
 
 
+def _with_covariance(rng, count: int, mean, covariance) -> np.ndarray:
+    """Samples whose sample mean and covariance are exactly ``mean`` and ``covariance``."""
+    raw = rng.standard_normal((count, len(mean)))
+    raw -= raw.mean(axis=0)
+    whitened = raw @ np.linalg.inv(np.linalg.cholesky(np.cov(raw, rowvar=False))).T
+    return whitened @ np.linalg.cholesky(covariance).T + mean
+
+
+def test_frechet_distance_uses_the_full_covariances():
+    # A = [[1, r], [r, 1]] and B = [[1, -r], [-r, 1]] commute with A B = (1 - r^2) I, so
+    # Tr(A + B - 2 (A B)^(1/2)) = 4 - 4 sqrt(1 - r^2): 1.6 for r = 0.8. A diagonal-only version gives 0.
+    rng = np.random.default_rng(3)
+    first = _with_covariance(rng, 500, [0.0, 0.0], [[1.0, 0.8], [0.8, 1.0]])
+    second = _with_covariance(rng, 700, [1.0, 2.0], [[1.0, -0.8], [-0.8, 1.0]])
+    assert judge.frechet_distance(first, second) == pytest.approx(5.0 + 1.6, abs=1e-6)
+
+
+def test_ndb_counts_the_bins_that_differ():
+    # Four tight, far-apart clusters: k-means finds them, so the bins and shares are known. The
+    # sample fills them 35 / 35 / 15 / 15 % against 25 % each: with 1600 reference and 400 sample
+    # points, a two-proportion z-test flags a 10-point gap (z ~ 4.4) and passes a 0-point one.
+    rng = np.random.default_rng(4)
+    centres = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0], [100.0, 100.0]])
+    reference = np.concatenate([centre + rng.normal(0, 0.1, (400, 2)) for centre in centres])
+    bins = judge.NDBBins(reference, bins=4)
+    lopsided = np.concatenate([c + rng.normal(0, 0.1, (n, 2)) for c, n in zip(centres, (140, 140, 60, 60))])
+    even = np.concatenate([c + rng.normal(0, 0.1, (100, 2)) for c in centres])
+    assert bins.compare(lopsided).different_bins == 4
+    assert sorted(bins.compare(lopsided).sample_shares.round(2).tolist()) == [0.15, 0.15, 0.35, 0.35]
+    assert bins.compare(even).different_bins == 0
+    half = np.concatenate([c + rng.normal(0, 0.1, (n, 2)) for c, n in zip(centres, (110, 90, 100, 100))])
+    assert bins.compare(half).different_bins == 0  # 27.5 / 22.5 %: within chance at these counts
+
+
 def test_ndb_identical_versus_shifted():
     rng = np.random.default_rng(1)
     reference = rng.standard_normal((4000, 2))

@@ -60,7 +60,20 @@ def test_bad_input_is_refused(tone):
         metrics.spectral_convergence(tone, broken)
 
 
-def test_summarise_has_every_key(tone):
-    row = metrics.summarise(tone[None], tone[None] * 0.5, sample_rate=SAMPLE_RATE)
+def test_multi_resolution_distance_of_a_gain(noise):
+    # At every resolution: spectral convergence |1 - g| plus the mean |log g| of the magnitudes
+    # (white noise keeps every bin far above the epsilon added before the log).
+    for gain in (0.5, 2.0):
+        expected = abs(1 - gain) + abs(np.log(gain))
+        assert metrics.multi_resolution_stft_distance(noise, gain * noise) == pytest.approx(expected, abs=2e-3)
+
+
+def test_summarise_gives_every_distance(noise):
+    gain = 0.5
+    row = metrics.summarise(noise[None], gain * noise[None], sample_rate=SAMPLE_RATE)
     assert set(row) == {"log_mel_distance_db", "multi_resolution_stft", "spectral_convergence", "snr_db", "si_sdr_db"}
+    assert row["log_mel_distance_db"] == pytest.approx(20 * np.log10(1 / gain), abs=1e-3)
+    assert row["multi_resolution_stft"] == pytest.approx(abs(1 - gain) + abs(np.log(gain)), abs=2e-3)
     assert row["spectral_convergence"] == pytest.approx(0.5, abs=1e-6)
+    assert row["snr_db"] == pytest.approx(-20 * np.log10(1 - gain), abs=1e-6)
+    assert row["si_sdr_db"] > 90

@@ -33,19 +33,37 @@ def test_kl_matches_the_closed_form():
     assert computed[0, 0] == pytest.approx(0.0, abs=1e-7)  # the prior itself costs nothing
 
 
-def test_losses_and_free_bits():
-    model = vae.build_vae(SMALL, STD)
+def _fixed_posterior(config: vae.VAEConfig, mean_value: float) -> vae.VAE:
+    """A VAE whose encoder always says N(mean_value, 1) for every dimension: a known KL."""
+    model = vae.build_vae(config, np.ones(config.basis_size, dtype=np.float32))
+    for name, bias in (("mean", mean_value), ("log_variance", 0.0)):
+        layer = model.encoder.get_layer(name)
+        kernel, _ = layer.get_weights()
+        layer.set_weights([np.zeros_like(kernel), np.full(config.latent_dim, bias, dtype=np.float32)])
+    return model
+
+
+@pytest.mark.parametrize(("mean_value", "charged_per_dimension"), [(0.0, 0.25), (0.5, 0.25), (2.0, 2.0)])
+def test_free_bits_clamp_the_charged_kl(mean_value, charged_per_dimension):
+    # KL per dimension is mean^2 / 2: 0, 0.125 (below the 0.25 free bits: charged 0.25) and 2.0 (charged as is).
+    model = _fixed_posterior(SMALL, mean_value)
     coefficients = np.random.default_rng(0).standard_normal((8, SMALL.basis_size)).astype(np.float32)
-    total, reconstruction, _ = (float(x) for x in model.compute_losses(coefficients, training=False))
-    # With beta = 1, the total is reconstruction + KL charged at least free_bits per dimension.
-    assert total >= reconstruction + SMALL.latent_dim * SMALL.free_bits - 1e-4
+    total, reconstruction, kl = (float(x) for x in model.compute_losses(coefficients, training=False))
+    assert kl == pytest.approx(SMALL.latent_dim * mean_value**2 / 2, abs=1e-5)
+    assert total - reconstruction == pytest.approx(SMALL.latent_dim * charged_per_dimension, abs=1e-4)
 
 
 def test_save_and_load_in_safe_mode(tmp_path):
-    model = vae.build_vae(SMALL, STD)
+    # Non-default loss settings, so a reload that fell back to the constructor defaults would show.
+    config = vae.VAEConfig(**{**SMALL.to_dict(), "beta": 0.7, "free_bits": 0.05, "reconstruction_scale": 4.0})
+    model = vae.build_vae(config, STD)
     coefficients = np.random.default_rng(1).standard_normal((5, SMALL.basis_size)).astype(np.float32)
     reloaded = load_model(save_model(model, tmp_path / "vae.keras"))
-    assert isinstance(reloaded, vae.VAE) and reloaded.free_bits == SMALL.free_bits
+    assert isinstance(reloaded, vae.VAE)
+    assert (reloaded.target_beta, reloaded.free_bits, reloaded.reconstruction_scale) == (0.7, 0.05, 4.0)
+    assert [float(x) for x in reloaded.compute_losses(coefficients, training=False)] == pytest.approx(
+        [float(x) for x in model.compute_losses(coefficients, training=False)], rel=1e-6
+    )
     assert np.array_equal(model.predict(coefficients, verbose=0), reloaded.predict(coefficients, verbose=0))
     assert np.array_equal(
         model.encoder.predict(coefficients, verbose=0)[0], reloaded.encoder.predict(coefficients, verbose=0)[0]
