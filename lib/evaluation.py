@@ -1,4 +1,7 @@
-"""Judging generated and edited sounds on equal terms.
+"""Measuring the stages on equal terms: compression, edits and generated sounds.
+
+* :func:`rate_distortion_sweep`: autoencoder and PCA rows at every latent size (stage 1).
+* :func:`attribute_effect`: what an attribute vector does to decoded audio (stage 2).
 
 Every generator's clips go to audio through the same Griffin-Lim and back into spectrograms
 before the judge (lib.judge) sees them, and the *real floor* does the same to real training
@@ -21,7 +24,8 @@ import keras
 import librosa
 import numpy as np
 
-from lib import analysis, judge
+from lib import analysis, judge, latent, metrics
+from lib.baselines import SpectralBasis
 from lib.representation import SpectrogramRepresentation
 
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
@@ -230,3 +234,84 @@ def choose_by_frechet(
         )
         return max(scores, key=lambda name: scores[name]["nearest_train_distance"]), scores
     return min(allowed, key=lambda name: scores[name]["frechet_distance"]), scores
+
+
+SAMPLE_BITS = 16  # bits per stored number: PCM samples and (float16) latents alike
+
+
+def bitrate_kbps(numbers_per_clip: float, *, sample_rate: int, clip_samples: int) -> float:
+    """Kilobits per second of audio when each clip is stored as ``numbers_per_clip`` 16-bit numbers."""
+    return numbers_per_clip * SAMPLE_BITS * sample_rate / clip_samples / 1000
+
+
+def result_row(
+    method: str,
+    latent_dim: int | None,
+    kbps: float,
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    *,
+    sample_rate: int,
+) -> dict:
+    """One row of a compression table: method, size, compression against 16-bit PCM, and every distance."""
+    return {
+        "method": method,
+        "latent_dim": latent_dim,
+        "compression_ratio": SAMPLE_BITS * sample_rate / 1000 / kbps,
+        "bitrate_kbps": kbps,
+        **metrics.summarise(reference, estimate, sample_rate=sample_rate),
+    }
+
+
+def rate_distortion_sweep(
+    codec,
+    basis: SpectralBasis,
+    waveforms: np.ndarray,
+    spectrograms: np.ndarray,
+    sizes: Sequence[int],
+) -> tuple[list[dict], dict[tuple[str, int], np.ndarray]]:
+    """Autoencoder (first ``size`` latent numbers) and PCA (``size`` components) at every size.
+
+    ``codec`` is a :class:`lib.codec.LatentCodec`; ``waveforms`` [shape=(n, clip_samples)] and their
+    ``spectrograms`` are the clips to compress. Returns (rows as :func:`result_row` makes them, and
+    the decoded audio keyed by (method, size)).
+    """
+    config = codec.representation.config
+    latents = codec.encode_spectrograms(spectrograms)
+    rows, audio = [], {}
+    for size in sizes:
+        kbps = bitrate_kbps(size, sample_rate=config.sample_rate, clip_samples=config.clip_samples)
+        audio["autoencoder", size] = codec.decode_audio(latents, size=size)
+        audio["pca", size] = codec.representation.inverse(basis.reconstruct(spectrograms, size))
+        for method in ("autoencoder", "pca"):
+            rows.append(result_row(method, size, kbps, waveforms, audio[method, size], sample_rate=config.sample_rate))
+    return rows, audio
+
+
+def attribute_effect(
+    codec, latents: np.ndarray, vector: np.ndarray, *, sample_rate: int
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Decode latents [shape=(n, latent_dim)] before and after adding an attribute vector, and measure.
+
+    Returns (figures, audio before, audio after): the median f0 shift in semitones (pyin), the
+    share of clips shifted within one semitone of an octave, and the mean changes of RMS (dB)
+    and spectral centroid (Hz).
+    """
+    before = codec.decode_audio(latents)
+    after = codec.decode_audio(latent.apply_attribute(latents, vector))
+    shift = analysis.semitones(
+        analysis.median_f0_hz(after, sample_rate=sample_rate) / analysis.median_f0_hz(before, sample_rate=sample_rate)
+    )
+    figures = {
+        "clips": len(latents),
+        "f0_shift_semitones_median": float(np.nanmedian(shift)),
+        "f0_shift_within_1_semitone_of_12_share": float(np.nanmean(np.abs(shift - 12) <= 1)),
+        "rms_change_db_mean": float(np.mean(analysis.rms_db(after) - analysis.rms_db(before))),
+        "centroid_change_hz_mean": float(
+            np.mean(
+                analysis.spectral_centroid_hz(after, sample_rate=sample_rate)
+                - analysis.spectral_centroid_hz(before, sample_rate=sample_rate)
+            )
+        ),
+    }
+    return figures, before, after

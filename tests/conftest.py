@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -14,6 +15,15 @@ def harmonic_tone(frequency: float = 220.0, seconds: float = 1.0, sample_rate: i
     tone = sum(np.sin(2 * np.pi * frequency * k * time) / k for k in range(1, 6))
     envelope = np.exp(-2.0 * time) * np.minimum(1.0, time * 200)
     return (0.3 * tone * envelope).astype(np.float32)
+
+
+def linear_model(inputs: int, outputs: int, kernel: np.ndarray, name: str) -> keras.Model:
+    """A model that multiplies by a known matrix [shape=(inputs, outputs)]: its outputs are plain numpy."""
+    layer_input = keras.Input((inputs,))
+    layer = keras.layers.Dense(outputs, use_bias=False)
+    model = keras.Model(layer_input, layer(layer_input), name=name)
+    layer.set_weights([np.asarray(kernel, dtype=np.float32)])
+    return model
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from lib.codec import LatentCodec
 from lib.models import AutoencoderConfig, NestedDropout, build_autoencoder, truncate_latents
 from lib.representation import SpectrogramRepresentation
 from lib.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
-from tests.conftest import harmonic_tone
+from tests.conftest import harmonic_tone, linear_model
 
 SMALL = AutoencoderConfig(basis_size=16, latent_dim=8, hidden_width=32, hidden_layers=1, nested_sizes=(2, 4, 8))
 
@@ -59,24 +59,15 @@ def test_basis_full_rank_is_exact_and_round_trips(tmp_path, clips, representatio
     assert np.array_equal(loaded.components, basis.components) and loaded.shape == basis.shape
 
 
-def _linear_model(inputs: int, outputs: int, kernel: np.ndarray, name: str) -> keras.Model:
-    """A model that multiplies by a known matrix: the expected codec output is plain numpy."""
-    layer_input = keras.Input((inputs,))
-    layer = keras.layers.Dense(outputs, use_bias=False)
-    model = keras.Model(layer_input, layer(layer_input), name=name)
-    layer.set_weights([kernel.astype(np.float32)])
-    return model
-
-
-def test_codec_matches_a_hand_built_linear_model(clips, representation, basis):
+def test_codec_matches_a_hand_builtlinear_model(clips, representation, basis):
     rng = np.random.default_rng(0)
     encoder_kernel = rng.standard_normal((basis.size, 4))
     decoder_kernel = 0.1 * rng.standard_normal((4, basis.size))
     codec = LatentCodec(
         representation,
         basis,
-        _linear_model(basis.size, 4, encoder_kernel, "encoder"),
-        _linear_model(4, basis.size, decoder_kernel, "decoder"),
+        linear_model(basis.size, 4, encoder_kernel, "encoder"),
+        linear_model(4, basis.size, decoder_kernel, "decoder"),
     )
     spectrograms = representation.forward(clips[:3])
     coefficients = (spectrograms.reshape(3, -1) - basis.mean) @ basis.components.T

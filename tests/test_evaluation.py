@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lib import evaluation, judge
-from tests.conftest import SAMPLE_RATE, harmonic_tone
+from tests.conftest import SAMPLE_RATE, harmonic_tone, linear_model
 
 
 def test_nearest_distances_known_answer():
@@ -88,3 +88,50 @@ def test_choice_by_frechet_prefers_the_closest_set_and_refuses_copies():
         only_copies = {"copy": candidates["copy"], "near copy": lambda n: train.features[:n] + 0.01}
         chosen, _ = evaluation.choose_by_frechet(only_copies, reference, count=200, memorisation_distance=0.1)
     assert chosen == "near copy"
+
+
+class _ToneCodec:
+    """Decodes latent (semitones above A3, gain) to a harmonic tone: known pitch and level."""
+
+    def decode_audio(self, latents):
+        latents = np.asarray(latents)
+        return np.stack([gain * harmonic_tone(220.0 * 2 ** (semitones / 12)) for semitones, gain in latents])
+
+
+def test_attribute_effect_measures_pitch_and_level():
+    latents = np.array([[0.0, 1.0], [3.0, 1.0], [5.0, 0.5]], dtype=np.float32)
+    octave, before, after = evaluation.attribute_effect(
+        _ToneCodec(), latents, np.array([12.0, 0.0]), sample_rate=SAMPLE_RATE
+    )
+    assert octave["f0_shift_semitones_median"] == pytest.approx(12.0, abs=0.1)
+    assert octave["f0_shift_within_1_semitone_of_12_share"] == 1.0
+    assert octave["rms_change_db_mean"] == pytest.approx(0.0, abs=0.5)
+    assert octave["centroid_change_hz_mean"] > 100 and before.shape == after.shape == (3, SAMPLE_RATE)
+    louder, _, _ = evaluation.attribute_effect(_ToneCodec(), latents, np.array([0.0, 1.0]), sample_rate=SAMPLE_RATE)
+    # Gains 1 -> 2, 1 -> 2, 0.5 -> 1.5: +6.02, +6.02, +9.54 dB.
+    assert louder["rms_change_db_mean"] == pytest.approx((6.02 + 6.02 + 9.54) / 3, abs=0.05)
+    assert louder["f0_shift_semitones_median"] == pytest.approx(0.0, abs=0.1)
+
+
+def test_identity_autoencoder_equals_pca_in_the_sweep():
+    from lib.baselines import SpectralBasis
+    from lib.codec import LatentCodec
+    from lib.representation import SpectrogramRepresentation
+
+    representation = SpectrogramRepresentation(griffin_lim_iterations=4)
+    clips = np.stack([harmonic_tone(f) for f in np.linspace(110, 440, 12)])
+    spectrograms = representation.forward(clips)
+    basis = SpectralBasis.fit(spectrograms, 6)
+    identity = np.eye(6)
+    codec = LatentCodec(
+        representation, basis, linear_model(6, 6, identity, "encoder"), linear_model(6, 6, identity, "decoder")
+    )
+    rows, audio = evaluation.rate_distortion_sweep(codec, basis, clips[:4], spectrograms[:4], [2, 6])
+    assert [(r["method"], r["latent_dim"]) for r in rows] == [
+        ("autoencoder", 2), ("pca", 2), ("autoencoder", 6), ("pca", 6),
+    ]  # fmt: skip
+    assert rows[0]["compression_ratio"] == pytest.approx(8000.0) and rows[0]["bitrate_kbps"] == pytest.approx(0.032)
+    for ae_row, pca_row in ((rows[0], rows[1]), (rows[2], rows[3])):
+        assert ae_row["log_mel_distance_db"] == pytest.approx(pca_row["log_mel_distance_db"], abs=1e-3)
+    assert rows[2]["log_mel_distance_db"] < rows[0]["log_mel_distance_db"]
+    assert audio["autoencoder", 6].shape == (4, SAMPLE_RATE)
