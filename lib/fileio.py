@@ -62,14 +62,14 @@ def load_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def save_npy(path: str | Path, array: np.ndarray, *, overwrite: bool = False) -> Path:
+def save_npy(path: str | Path, array: np.ndarray, *, overwrite: bool = False, announce: bool = True) -> Path:
     """Write a numeric array as ``.npy``, atomically. Object arrays are refused."""
     array = np.asarray(array)
     if array.dtype == object:
         raise TypeError(f"{path}: object arrays would need pickle; store numbers only")
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite, announce=announce)
 
 
 def load_npy(path: str | Path, *, mmap: bool = False) -> np.ndarray:

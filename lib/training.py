@@ -8,7 +8,7 @@ Keras's ``BackupAndRestore``; the epoch history survives in ``history.csv``.
 Run folder layout::
 
     model.keras      the finished model (written atomically, loaded with safe mode on)
-    best.keras       the best checkpoint by validation loss, kept while training
+    best.weights.h5  the best weights by validation loss, kept while training (and across resumes)
     training.json    fingerprint, epochs run, seconds, final losses
     history.csv      one row per epoch, across resumes
     backup/          resume state (removed by Keras when training completes)
@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lib.fileio import load_json, save_json
+from lib.fileio import load_json, load_npy, save_json, save_npy
 
 logger = logging.getLogger(__name__)
 
@@ -94,18 +94,132 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in keys}
 
 
-class _PlateauAfterWarmup(keras.callbacks.ReduceLROnPlateau):
-    """ReduceLROnPlateau that ignores the warm-up epochs, whose losses are not comparable."""
+class EpochShuffledArrays(keras.utils.PyDataset):
+    """Batches of arrays in an order that depends only on the seed and the epoch number.
 
-    def __init__(self, warmup_epochs: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.warmup_epochs = warmup_epochs
+    Keras shuffles arrays with a random state that restarts when a run resumes, so a run killed
+    after epoch 3 would see epoch 0's order again at epoch 4. Here the order of epoch ``e`` is
+    ``default_rng((seed, e)).permutation(n)``: a resumed run sees exactly the batches an
+    uninterrupted one would. ``inputs`` is an array or a dict of arrays (a model's named inputs);
+    ``targets`` an array, a dict of arrays, or None (the model computes its own loss).
+    """
+
+    def __init__(self, inputs, targets, *, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.inputs, self.targets = inputs, targets
+        first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+        self.count, self.batch_size, self.seed = len(first), batch_size, seed
+        self.order = np.arange(self.count)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the order of the batches of ``epoch``."""
+        self.order = np.random.default_rng((self.seed, epoch)).permutation(self.count)
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        inputs = _take(self.inputs, rows)
+        return inputs if self.targets is None else (inputs, _take(self.targets, rows))
+
+
+def _take(arrays, rows: np.ndarray):
+    return {name: array[rows] for name, array in arrays.items()} if isinstance(arrays, dict) else arrays[rows]
+
+
+class _RandomStateBackup(keras.callbacks.Callback):
+    """Keeps the layers' random-number states (dropout masks, VAE sampling) with the resume state.
+
+    ``BackupAndRestore`` saves weights and the optimizer but not the seed generators' states, so
+    a resumed run would draw the random numbers of epoch 0 again. Saved after every epoch into
+    the backup folder and put back when training starts, they continue where they stopped.
+    """
+
+    def __init__(self, backup_folder: Path) -> None:
+        super().__init__()
+        self.path = backup_folder / "random_state.npy"
+
+    def _states(self) -> list:
+        return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+
+    def on_train_begin(self, logs=None):
+        if self.path.exists():
+            saved = load_npy(self.path)
+            states = self._states()
+            if len(saved) == len(states):
+                for variable, value in zip(states, saved):
+                    variable.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch >= self.warmup_epochs:
-            super().on_epoch_end(epoch, logs)
-        elif logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        states = [keras.ops.convert_to_numpy(v) for v in self._states()]
+        if states:
+            save_npy(self.path, np.stack(states), overwrite=True, announce=False)
+
+
+class _ValidationWatch(keras.callbacks.Callback):
+    """Best weights, early stopping and learning-rate halving on ``val_loss``, all resumable.
+
+    The same rules as Keras's ``EarlyStopping(restore_best_weights=True)`` and
+    ``ReduceLROnPlateau(factor=0.5)``, ignoring the warm-up epochs, but with their state rebuilt
+    from ``history.csv`` when a run resumes and the best weights kept on disk
+    (``best.weights.h5``), not in memory: a run killed and resumed ends with the weights of the
+    best epoch over the whole run, as one that never stopped does.
+    """
+
+    plateau_min_delta = 1e-4  # ReduceLROnPlateau's default: smaller gains count as a plateau
+
+    def __init__(
+        self, run_folder: Path, data: EpochShuffledArrays, *, patience: int, plateau_patience: int, warmup_epochs: int
+    ) -> None:
+        super().__init__()
+        self.run_folder, self.data = run_folder, data
+        self.patience, self.plateau_patience, self.warmup_epochs = patience, plateau_patience, warmup_epochs
+        self.weights_path = run_folder / "best.weights.h5"
+
+    def on_train_begin(self, logs=None):
+        self.best = self.plateau_best = float("inf")
+        self.wait = self.plateau_wait = 0
+        # Epochs finished before an interruption: replay them (their learning-rate changes are
+        # already in the optimizer state that BackupAndRestore brought back).
+        for epoch, loss in enumerate(read_history(self.run_folder / "history.csv").get("val_loss", [])):
+            self._observe(epoch, loss)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)
+
+    def _observe(self, epoch: int, loss: float) -> tuple[bool, bool]:
+        """Update the state with one epoch's loss: (improved, plateau reached)."""
+        if epoch < self.warmup_epochs:
+            return False, False
+        improved = loss < self.best
+        self.best, self.wait = (loss, 0) if improved else (self.best, self.wait + 1)
+        if loss < self.plateau_best - self.plateau_min_delta:
+            self.plateau_best, self.plateau_wait = loss, 0
+            return improved, False
+        self.plateau_wait += 1
+        if self.plateau_wait >= self.plateau_patience:
+            self.plateau_wait = 0
+            return improved, True
+        return improved, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        improved, plateau = self._observe(epoch, float(logs["val_loss"]))
+        if improved:
+            temporary = self.weights_path.with_name(".best.partial.weights.h5")
+            self.model.save_weights(temporary, overwrite=True)
+            os.replace(temporary, self.weights_path)
+        if plateau:
+            optimizer = self.model.optimizer
+            optimizer.learning_rate.assign(0.5 * float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if epoch >= self.warmup_epochs and self.wait >= self.patience and epoch > 0:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.weights_path.exists():
+            self.model.load_weights(self.weights_path)
 
 
 class _Stopwatch(keras.callbacks.Callback):
@@ -165,7 +279,7 @@ def fit_or_load(
         # Different settings (or a requested retrain): earlier resume state must not leak in.
         if run_folder.exists():
             logger.info("starting a fresh run in %s (replacing earlier files)", run_folder)
-        for stale in ("backup", "tensorboard", "history.csv", "best.keras", "model.keras"):
+        for stale in ("backup", "tensorboard", "history.csv", "best.weights.h5", "model.keras"):
             target = run_folder / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         state = {"fingerprint": key, "settings": settings, "training": vars(config), "seconds": 0.0}
@@ -178,37 +292,34 @@ def fit_or_load(
     model = build()
     optimizer = keras.optimizers.Adam(config.learning_rate)
     model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
+    inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
+    batches = EpochShuffledArrays(inputs, targets, batch_size=config.batch_size, seed=config.seed)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_folder / "backup")),
+        _RandomStateBackup(run_folder / "backup"),
         # Extra callbacks run before the loggers, so values they add to the logs are recorded.
         *(extra_callbacks or []),
-        keras.callbacks.ModelCheckpoint(str(run_folder / "best.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss",
+        _ValidationWatch(
+            run_folder,
+            batches,
             patience=config.patience,
-            restore_best_weights=True,
-            start_from_epoch=config.warmup_epochs,
-        ),
-        _PlateauAfterWarmup(
-            config.warmup_epochs, monitor="val_loss", factor=0.5, patience=max(2, config.patience // 3)
+            plateau_patience=max(2, config.patience // 3),
+            warmup_epochs=config.warmup_epochs,
         ),
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
         _Stopwatch(state_path, state),
     ]
-    inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
     model.fit(
-        inputs,
-        targets,
+        batches,
         validation_data=valid_data,
         epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
+        shuffle=False,  # the batches are already shuffled, by epoch (EpochShuffledArrays)
         callbacks=callbacks,
         verbose=verbose,
     )
     save_model(model, model_path)
-    (run_folder / "best.keras").unlink(missing_ok=True)  # the final model holds the best weights
+    (run_folder / "best.weights.h5").unlink(missing_ok=True)  # the final model holds the best weights
     state["finished"] = True
     save_json(state_path, state, overwrite=True)
     return TrainingResult(model, read_history(run_folder / "history.csv"), state["seconds"], False)

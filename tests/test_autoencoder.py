@@ -143,3 +143,52 @@ def test_interrupted_training_resumes_from_the_last_epoch(tmp_path):
     assert np.array_equal(again.model.predict(valid, verbose=0), result.model.predict(valid, verbose=0))
     changed = fit_or_load(build, (train, train), (valid, valid), **{**arguments, "settings": {"test": 2}})
     assert not changed.loaded_from_cache and len(changed.history["loss"]) == 5  # new settings: fresh run
+
+
+class _RecordBatches(keras.callbacks.Callback):
+    """Remembers the first training batch's loss of every epoch: a fingerprint of the batch order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: dict[int, float] = {}
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            self.first[self.epoch] = float(logs["loss"])
+
+
+def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    rng = np.random.default_rng(3)
+    train = rng.standard_normal((96, SMALL.basis_size)).astype(np.float32)
+    valid = rng.standard_normal((16, SMALL.basis_size)).astype(np.float32)
+    unrelated = rng.standard_normal((16, SMALL.basis_size)).astype(np.float32)
+    # Validation targets unrelated to the inputs: the validation loss wanders, so a best epoch
+    # before the end, learning-rate halvings and early stopping all happen within a few epochs.
+    config = TrainingConfig(epochs=14, batch_size=16, patience=4, learning_rate=3e-3)
+
+    def build():
+        return build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32), seed=1)
+
+    def run(folder, callbacks):
+        return fit_or_load(
+            build, (train, train), (valid, unrelated), run_folder=folder, config=config, settings={"t": 1},
+            extra_callbacks=callbacks, verbose=0,
+        )  # fmt: skip
+
+    straight = run(tmp_path / "straight", [])
+    history = straight.history["val_loss"]
+    best_epoch = int(np.argmin(history))
+    assert best_epoch < len(history) - 1, "the test needs a run whose last epoch is not its best"
+    kill_at = best_epoch + 1  # interrupted after the best epoch: the best weights must survive
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", [_Interrupt(kill_at)])
+    resumed = run(tmp_path / "resumed", [])
+    assert resumed.history["val_loss"] == pytest.approx(history, rel=1e-6)
+    assert resumed.history["learning_rate"] == pytest.approx(straight.history["learning_rate"])
+    for mine, theirs in zip(resumed.model.get_weights(), straight.model.get_weights()):
+        assert np.array_equal(mine, theirs)
+    assert resumed.model.evaluate(valid, unrelated, verbose=0) == pytest.approx(min(history), rel=1e-5)
