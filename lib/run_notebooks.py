@@ -2,7 +2,8 @@
 
 Usage: ``python -m lib.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
 
-Each executed copy goes to ``outputs/notebooks/``. On failure the message names the notebook,
+Each executed copy goes to ``outputs/notebooks/``; each notebook's wall time goes to
+``outputs/metrics/run_notebooks.json``. On failure the message names the notebook,
 the failing cell and the error, and the executed copy (with the traceback) is kept.
 """
 
@@ -12,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from lib.paths import outputs_dir
+from lib.fileio import load_json, save_json
+from lib.paths import metrics_path, outputs_dir
 
 KERNEL_NAME = "latent-music-lab"
 
@@ -50,6 +52,8 @@ def main(arguments: list[str]) -> int:
         print("usage: python -m lib.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
         return 2
     output_folder = outputs_dir() / "notebooks"
+    timings_path = metrics_path("run_notebooks")
+    timings = load_json(timings_path) if timings_path.exists() else {}
     for name in arguments:
         notebook = Path(name).resolve()
         print(f"running {name} ...", flush=True)
@@ -60,6 +64,9 @@ def main(arguments: list[str]) -> int:
             print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
             return 1
         print(f"  done in {seconds:.0f} s -> {output_folder / notebook.name}", flush=True)
+        # Wall time of the latest run of each notebook, for the README and `make check`.
+        timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        save_json(timings_path, timings, overwrite=True, announce=False)
     return 0
 
 
