@@ -1,0 +1,53 @@
+"""Make the last full run the README's reference run: copy its metrics into docs/reference_run/.
+
+Run after a `make run-all` on a fresh clone; then `scripts/results_table.py --reference --write
+README.md` regenerates the README's results from the snapshot, and `tests/test_readme.py` keeps
+the two in step. ``about.json`` records when and on what machine the run happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+
+from lib.fileio import load_json, save_json
+from lib.paths import PROJ_ROOT, metrics_path, outputs_dir
+
+REFERENCE_FOLDER = PROJ_ROOT / "docs" / "reference_run"
+
+
+def machine() -> str:
+    """CPU model, cores, memory and GPU presence, in words."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = "/proc/cpuinfo"
+    if os.path.exists(cpuinfo):
+        with open(cpuinfo) as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        model = names[0] if names else model
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, no GPU used"
+
+
+def main() -> int:
+    source = outputs_dir(smoke=False) / "metrics"
+    files = sorted(source.glob("*.json"))
+    if not files:
+        print(f"no metrics in {source}: run `make run-all` first", file=sys.stderr)
+        return 1
+    REFERENCE_FOLDER.mkdir(parents=True, exist_ok=True)
+    for stale in REFERENCE_FOLDER.glob("*.json"):
+        stale.unlink()
+    for path in files:
+        shutil.copyfile(path, REFERENCE_FOLDER / path.name)
+    timings = load_json(metrics_path("run_notebooks", smoke=False))
+    date = max(entry["finished"] for entry in timings.values())[:10]
+    save_json(REFERENCE_FOLDER / "about.json", {"date": date, "machine": machine()}, overwrite=True)
+    print(json.dumps({"copied": [p.name for p in files], "date": date, "machine": machine()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The README's results are the reference run's: generated from docs/reference_run, never typed."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+from lib.paths import PROJ_ROOT
+
+sys.path.insert(0, str(PROJ_ROOT / "scripts"))
+import results_table
+
+
+def test_readme_results_match_the_reference_snapshot():
+    runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
+    assert {"00_data", "01_autoencoder", "03_vae", "04_control", "about", "run_notebooks"} <= set(runs)
+    readme = (PROJ_ROOT / "README.md").read_text()
+    assert results_table.readme_block(readme) == results_table.results_block(runs), (
+        "README results differ from docs/reference_run: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
+def test_a_changed_figure_changes_the_block():
+    runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
+    changed = copy.deepcopy(runs)
+    changed["01_autoencoder"]["rows"][0]["log_mel_distance_db"] += 1.0
+    assert results_table.results_block(changed) != results_table.results_block(runs)
