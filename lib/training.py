@@ -94,38 +94,45 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in keys}
 
 
-class EpochShuffledArrays(keras.utils.PyDataset):
+class EpochShuffledBatches:
     """Batches of arrays in an order that depends only on the seed and the epoch number.
 
     Keras shuffles arrays with a random state that restarts when a run resumes, so a run killed
-    after epoch 3 would see epoch 0's order again at epoch 4. Here the order of epoch ``e`` is
-    ``default_rng((seed, e)).permutation(n)``: a resumed run sees exactly the batches an
+    after epoch 3 would see epoch 0's order again at epoch 4. Here the order of epoch ``e`` is a
+    stateless shuffle seeded by ``(seed, e)``: a resumed run sees exactly the batches an
     uninterrupted one would. ``inputs`` is an array or a dict of arrays (a model's named inputs);
     ``targets`` an array, a dict of arrays, or None (the model computes its own loss).
+    :meth:`set_epoch` (called by the training loop's callback) picks the epoch; ``dataset`` is
+    the ``tf.data`` pipeline that ``fit`` reads, re-ordered each time it is iterated.
     """
 
     def __init__(self, inputs, targets, *, batch_size: int, seed: int) -> None:
-        super().__init__()
-        self.inputs, self.targets = inputs, targets
+        import tensorflow as tf
+
         first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
-        self.count, self.batch_size, self.seed = len(first), batch_size, seed
-        self.order = np.arange(self.count)
+        count = len(first)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        data = inputs if targets is None else (inputs, targets)
+        tensors = tf.nest.map_structure(tf.constant, data)
+
+        def order(_):
+            indices = tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), self.epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(indices)
+
+        self.dataset = (
+            tf.data.Dataset.range(1)
+            .flat_map(order)
+            .batch(batch_size)
+            .map(lambda rows: tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), tensors))
+            .prefetch(2)
+            .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+        )
 
     def set_epoch(self, epoch: int) -> None:
-        """Fix the order of the batches of ``epoch``."""
-        self.order = np.random.default_rng((self.seed, epoch)).permutation(self.count)
-
-    def __len__(self) -> int:
-        return -(-self.count // self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        inputs = _take(self.inputs, rows)
-        return inputs if self.targets is None else (inputs, _take(self.targets, rows))
-
-
-def _take(arrays, rows: np.ndarray):
-    return {name: array[rows] for name, array in arrays.items()} if isinstance(arrays, dict) else arrays[rows]
+        """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
+        self.epoch.assign(epoch)
 
 
 class _RandomStateBackup(keras.callbacks.Callback):
@@ -170,7 +177,7 @@ class _ValidationWatch(keras.callbacks.Callback):
     plateau_min_delta = 1e-4  # ReduceLROnPlateau's default: smaller gains count as a plateau
 
     def __init__(
-        self, run_folder: Path, data: EpochShuffledArrays, *, patience: int, plateau_patience: int, warmup_epochs: int
+        self, run_folder: Path, data: EpochShuffledBatches, *, patience: int, plateau_patience: int, warmup_epochs: int
     ) -> None:
         super().__init__()
         self.run_folder, self.data = run_folder, data
@@ -293,7 +300,7 @@ def fit_or_load(
     optimizer = keras.optimizers.Adam(config.learning_rate)
     model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
     inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
-    batches = EpochShuffledArrays(inputs, targets, batch_size=config.batch_size, seed=config.seed)
+    batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_folder / "backup")),
         _RandomStateBackup(run_folder / "backup"),
@@ -311,10 +318,10 @@ def fit_or_load(
         _Stopwatch(state_path, state),
     ]
     model.fit(
-        batches,
+        batches.dataset,
         validation_data=valid_data,
         epochs=config.epochs,
-        shuffle=False,  # the batches are already shuffled, by epoch (EpochShuffledArrays)
+        shuffle=False,  # the batches are already shuffled, by epoch (EpochShuffledBatches)
         callbacks=callbacks,
         verbose=verbose,
     )
