@@ -102,8 +102,8 @@ class EpochShuffledBatches:
     stateless shuffle seeded by ``(seed, e)``: a resumed run sees exactly the batches an
     uninterrupted one would. ``inputs`` is an array or a dict of arrays (a model's named inputs);
     ``targets`` an array, a dict of arrays, or None (the model computes its own loss).
-    :meth:`set_epoch` (called by the training loop's callback) picks the epoch; ``dataset`` is
-    the ``tf.data`` pipeline that ``fit`` reads, re-ordered each time it is iterated.
+    :meth:`callback` sets the epoch as ``fit`` starts it; ``dataset`` is the ``tf.data``
+    pipeline that ``fit`` reads, re-ordered each time it is iterated.
     """
 
     def __init__(self, inputs, targets, *, batch_size: int, seed: int) -> None:
@@ -133,6 +133,10 @@ class EpochShuffledBatches:
     def set_epoch(self, epoch: int) -> None:
         """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
         self.epoch.assign(epoch)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that sets the epoch before ``fit`` iterates the dataset for it."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch))
 
 
 class _RandomStateBackup(keras.callbacks.Callback):
@@ -176,11 +180,9 @@ class _ValidationWatch(keras.callbacks.Callback):
 
     plateau_min_delta = 1e-4  # ReduceLROnPlateau's default: smaller gains count as a plateau
 
-    def __init__(
-        self, run_folder: Path, data: EpochShuffledBatches, *, patience: int, plateau_patience: int, warmup_epochs: int
-    ) -> None:
+    def __init__(self, run_folder: Path, *, patience: int, plateau_patience: int, warmup_epochs: int) -> None:
         super().__init__()
-        self.run_folder, self.data = run_folder, data
+        self.run_folder = run_folder
         self.patience, self.plateau_patience, self.warmup_epochs = patience, plateau_patience, warmup_epochs
         self.weights_path = run_folder / "best.weights.h5"
 
@@ -191,9 +193,6 @@ class _ValidationWatch(keras.callbacks.Callback):
         # already in the optimizer state that BackupAndRestore brought back).
         for epoch, loss in enumerate(read_history(self.run_folder / "history.csv").get("val_loss", [])):
             self._observe(epoch, loss)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.data.set_epoch(epoch)
 
     def _observe(self, epoch: int, loss: float) -> tuple[bool, bool]:
         """Update the state with one epoch's loss: (improved, plateau reached)."""
@@ -306,9 +305,9 @@ def fit_or_load(
         _RandomStateBackup(run_folder / "backup"),
         # Extra callbacks run before the loggers, so values they add to the logs are recorded.
         *(extra_callbacks or []),
+        batches.callback(),
         _ValidationWatch(
             run_folder,
-            batches,
             patience=config.patience,
             plateau_patience=max(2, config.patience // 3),
             warmup_epochs=config.warmup_epochs,
