@@ -39,21 +39,26 @@ def test_family_shares_within_a_factor():
     assert not evaluation.family_shares_within({"a": 0.3, "b": 0.2, "c": 0.5}, real)  # one five times too common
 
 
+def verdict(features: np.ndarray) -> judge.Judgement:
+    """A judge's verdict on feature rows: family 1 where the first feature is positive."""
+    labels = (features[:, 0] > 0).astype(int)
+    return judge.Judgement(features, labels % 3, labels)
+
+
 class _Reference:
-    """The part of GenerationReference that score_generated reads."""
+    """The part of GenerationReference that score_generated and choose_by_frechet read."""
 
     def __init__(self, train, test):
         self.train, self.test = train, test
         self.families, self.pitches = ("a", "b"), (60, 61, 62)
         self.bins = judge.NDBBins(train.features, bins=4)
 
+    def judge_audio(self, features):
+        return verdict(features)  # the "audio" of these tests is feature rows already
+
 
 def test_scores_separate_a_copy_a_fresh_sample_and_a_shifted_one():
     rng = np.random.default_rng(0)
-
-    def verdict(features):
-        labels = (features[:, 0] > 0).astype(int)
-        return judge.Judgement(features, labels % 3, labels)
 
     train = verdict(rng.standard_normal((400, 3)))
     reference = _Reference(train, verdict(rng.standard_normal((400, 3))))
@@ -70,13 +75,8 @@ def test_scores_separate_a_copy_a_fresh_sample_and_a_shifted_one():
 def test_choice_by_frechet_prefers_the_closest_set_and_refuses_copies():
     rng = np.random.default_rng(1)
 
-    def verdict(features):
-        labels = (features[:, 0] > 0).astype(int)
-        return judge.Judgement(features, labels % 3, labels)
-
     train = verdict(rng.standard_normal((400, 3)))
     reference = _Reference(train, verdict(rng.standard_normal((400, 3))))
-    reference.judge_audio = lambda features: verdict(features)  # "audio" here is features already
     candidates = {
         "shifted": lambda n: rng.standard_normal((n, 3)) + 1.5,
         "right": lambda n: rng.standard_normal((n, 3)),
