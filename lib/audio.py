@@ -1,28 +1,45 @@
 """Audio loading, cleaning and writing, with clear errors for bad input.
 
-Every loader validates at the boundary: a file that is empty, truncated, not audio, holds
-NaN/Inf samples, is silent, is shorter than a clip or has an unsupported sample rate raises
+Every loader validates at the boundary: a file that is empty, cut off after its header, not
+audio, in a format libsndfile cannot decode, a broken link, unreadable, holds NaN/Inf samples,
+is silent or only a DC offset, is shorter than a clip or has an unsupported sample rate raises
 :class:`lib.errors.AudioInputError` with the file's name and the problem. ``load_folder``
 skips such files, reports each in one line and a summary, and returns the good ones.
+
+Files are decoded in blocks (:class:`AudioStream`): a long recording is never held whole at
+its own rate and again resampled. Every block is mixed to mono, resampled (soxr, streaming)
+and passed through a DC blocker (a one-pole high-pass at ``DC_CUTOFF_HZ``), so a constant or
+drifting offset never reaches the models.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import librosa
 import numpy as np
 import soundfile
+import soxr
+from scipy import signal
 
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64")
+# Audio that libsndfile (and so soundfile) cannot decode: named, so the message can say how to convert it.
+UNSUPPORTED_AUDIO_EXTENSIONS = (".m4a", ".aac", ".mp4", ".m4b", ".alac", ".wma", ".ape", ".ac3", ".amr", ".webm")
+UNSUPPORTED_AUDIO_EXTENSIONS += (".mka", ".3gp", ".wv", ".dsf")
+DC_CUTOFF_HZ = 10.0  # corner of the DC blocker applied to every decoded file
+DC_OFFSET_NOTE = 0.01  # a mean above this share of full scale (or of the peak, if higher) is reported
+BLOCK_SECONDS = 30.0  # seconds of the source decoded at a time
 MIN_SAMPLE_RATE = 4_000  # Hz; below this nothing musical survives
 MAX_SAMPLE_RATE = 384_000  # Hz; above this the file is almost surely mislabelled
 SILENCE_PEAK = 1e-4  # linear amplitude; a clip whose peak stays below this counts as silent
@@ -56,15 +73,237 @@ def load_audio(
         With the file's name and the problem.
     """
     path = Path(path)
+    check_file(path)
+    stream = AudioStream(path, sample_rate=sample_rate)
+    blocks = list(stream)
+    stream.finish()
+    waveform = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    if stream.raw_peak > 1.0:
+        logger.warning("%s: %s; scaled by 1/%.3g to fit [-1, 1]", path, stream.out_of_range_note(), stream.raw_peak)
+        waveform /= np.float32(stream.raw_peak)
+    duration = waveform.shape[0] / sample_rate
+    if duration < min_seconds:
+        raise AudioInputError(f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path)
+    return waveform.astype(np.float32, copy=False)
+
+
+def check_file(path: str | Path, *, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> None:
+    """Problems visible before decoding: a broken link, no file, a format libsndfile cannot
+    read, a name that is not audio, an empty or unreadable file.
+
+    Raises
+    ------
+    AudioInputError
+        With the file's name and the problem.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise AudioInputError(f"broken symbolic link (points to {os.readlink(path)}, which does not exist)", path)
     if not path.is_file():
         raise AudioInputError("no such file", path)
-    if path.stat().st_size == 0:
-        raise AudioInputError("file is empty (0 bytes)", path)
+    suffix = path.suffix.lower()
+    if suffix in UNSUPPORTED_AUDIO_EXTENSIONS:
+        raise AudioInputError(
+            f"format not supported ({suffix}: libsndfile cannot decode it); "
+            f'convert it with ffmpeg, e.g. ffmpeg -i "{path.name}" "{path.stem}.flac"',
+            path,
+        )
+    if suffix not in extensions:
+        raise AudioInputError(f"not an audio file extension ({suffix or 'none'})", path)
     try:
-        samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioInputError(f"not readable as audio ({error})", path) from error
-    return _clean(samples, file_rate, path, sample_rate=sample_rate, min_seconds=min_seconds)
+        with path.open("rb") as handle:
+            first = handle.read(1)
+    except PermissionError as error:
+        raise AudioInputError("permission denied: cannot read it (check the file's permissions)", path) from error
+    except OSError as error:
+        raise AudioInputError(f"cannot be read ({error.strerror or error})", path) from error
+    if not first:
+        raise AudioInputError("file is empty (0 bytes)", path)
+
+
+def wav_declared_frames(path: str | Path) -> int | None:
+    """Frames the ``data`` chunk of a RIFF/WAVE header declares; None if not a plain WAV or
+    the size is a streaming placeholder (0 or 0xFFFFFFFF).
+
+    libsndfile reports the frames actually present, so a file cut off after an intact header
+    reads as a shorter clip without a word; comparing with this number catches it.
+    """
+    with Path(path).open("rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if chunk_id == b"fmt ":
+                body = handle.read(size + size % 2)
+                block_align = int.from_bytes(body[12:14], "little") if len(body) >= 14 else 0
+            elif chunk_id == b"data":
+                if size in (0, 0xFFFFFFFF) or block_align == 0:
+                    return None
+                return size // block_align
+            else:
+                handle.seek(size + size % 2, os.SEEK_CUR)
+
+
+class AudioStream:
+    """Decode one file in blocks: mono, resampled to ``sample_rate``, DC removed.
+
+    Iterating yields float32 blocks [shape=(n,)] at ``sample_rate``; their concatenation is
+    the whole file. Opening validates the header (readable, sample rate, frames present as
+    declared); iterating validates the samples (finite); :meth:`finish` validates the whole
+    (not silent, not only a DC offset, every declared frame decoded). Statistics of the raw
+    samples (peak, mean) and of the cleaned signal (sum of squares, peak) are kept, so a
+    caller can normalise loudness per file without a second pass.
+
+    Parameters
+    ----------
+    source : path or binary file object
+    sample_rate : int
+        Output rate in Hz.
+    name : str, optional
+        How messages name an in-memory source.
+    block_seconds : float
+        Seconds of the source decoded at a time.
+    """
+
+    def __init__(
+        self,
+        source: str | Path | BinaryIO,
+        *,
+        sample_rate: int,
+        name: str | None = None,
+        block_seconds: float = BLOCK_SECONDS,
+    ) -> None:
+        self.name = name or str(source)
+        self.source = source
+        self.sample_rate = sample_rate
+        try:
+            info = soundfile.info(source)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+            raise AudioInputError(f"not readable as audio ({error})", self.name) from error
+        if hasattr(source, "seek"):
+            source.seek(0)
+        self.source_rate, self.channels, self.declared_frames = int(info.samplerate), int(info.channels), info.frames
+        if not MIN_SAMPLE_RATE <= self.source_rate <= MAX_SAMPLE_RATE:
+            raise AudioInputError(
+                f"unsupported sample rate {self.source_rate} Hz (expected {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE})",
+                self.name,
+            )
+        if isinstance(source, (str, Path)) and info.format in ("WAV", "WAVEX"):
+            header_frames = wav_declared_frames(source)
+            if header_frames is not None and header_frames > info.frames:
+                missing = header_frames - info.frames
+                raise AudioInputError(
+                    f"truncated: the header declares {header_frames} frames but only {info.frames} are present "
+                    f"({missing / self.source_rate:.2f} s, {100 * missing / header_frames:.0f} % missing)",
+                    self.name,
+                )
+        self.block_frames = max(1, int(block_seconds * self.source_rate))
+        self.frames_read = 0
+        self.raw_peak = 0.0
+        self.raw_sum = 0.0
+        self.clean_square_sum = 0.0
+        self.clean_peak = 0.0
+        self.samples_out = 0
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the source read so far, in seconds."""
+        return self.frames_read / self.source_rate
+
+    @property
+    def raw_mean(self) -> float:
+        """Mean of the raw mono samples read so far (the DC offset)."""
+        return self.raw_sum / max(self.frames_read, 1)
+
+    @property
+    def clean_rms(self) -> float:
+        """RMS of the cleaned (resampled, DC-free) signal so far."""
+        return float(np.sqrt(self.clean_square_sum / max(self.samples_out, 1)))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        resampler = None
+        if self.source_rate != self.sample_rate:
+            resampler = soxr.ResampleStream(self.source_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        pole = float(np.exp(-2 * np.pi * DC_CUTOFF_HZ / self.sample_rate))
+        numerator, denominator = np.array([1.0, -1.0]), np.array([1.0, -pole])
+        state = None
+        try:
+            handle = soundfile.SoundFile(self.source)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+            raise AudioInputError(f"not readable as audio ({error})", self.name) from error
+        with handle:
+            while True:
+                try:
+                    raw = handle.read(self.block_frames, dtype="float32", always_2d=True)
+                except (soundfile.LibsndfileError, RuntimeError) as error:
+                    raise AudioInputError(f"decoding failed after {self.seconds:.1f} s ({error})", self.name) from error
+                last = raw.shape[0] < self.block_frames
+                mono = raw.mean(axis=1) if raw.shape[1] > 1 else raw[:, 0]
+                if not np.all(np.isfinite(mono)):
+                    raise AudioInputError("contains NaN or infinite samples", self.name)
+                if mono.size:
+                    self.frames_read += mono.size
+                    self.raw_peak = max(self.raw_peak, float(np.max(np.abs(mono))))
+                    self.raw_sum += float(np.sum(mono, dtype=np.float64))
+                block = self._resample(resampler, mono, last=last)
+                if block.size:
+                    if state is None:
+                        state = signal.lfilter_zi(numerator, denominator) * block[0]
+                    block, state = signal.lfilter(numerator, denominator, block, zi=state)
+                    block = block.astype(np.float32)
+                    self.samples_out += block.size
+                    self.clean_square_sum += float(np.sum(np.square(block, dtype=np.float64)))
+                    self.clean_peak = max(self.clean_peak, float(np.max(np.abs(block))))
+                    yield block
+                if last:
+                    break
+
+    def _resample(self, resampler, mono: np.ndarray, *, last: bool) -> np.ndarray:
+        if resampler is None:
+            return np.ascontiguousarray(mono, dtype=np.float32)
+        try:
+            return resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32), last=last)
+        except (RuntimeError, ValueError) as error:
+            raise AudioInputError(
+                f"resampling from {self.source_rate} Hz to {self.sample_rate} Hz failed ({error})", self.name
+            ) from error
+
+    def finish(self) -> None:
+        """Validate the whole file once every block was read.
+
+        Raises
+        ------
+        AudioInputError
+            If no samples, fewer frames than declared, only a DC offset, or silence.
+        """
+        if self.frames_read == 0:
+            raise AudioInputError("holds no samples (empty or truncated)", self.name)
+        if self.declared_frames > 0 and self.frames_read < self.declared_frames:
+            raise AudioInputError(
+                f"truncated: decoding stopped at frame {self.frames_read} of {self.declared_frames}", self.name
+            )
+        if self.clean_peak < SILENCE_PEAK:
+            if abs(self.raw_mean) >= SILENCE_PEAK:
+                raise AudioInputError(f"holds only a DC offset ({self.raw_mean:+.3g}) and no signal", self.name)
+            raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", self.name)
+
+    def out_of_range_note(self) -> str:
+        """Words for raw samples beyond [-1, 1] (float files can hold them)."""
+        return f"float samples reach {self.raw_peak:.3g}, outside [-1, 1]"
+
+    def notes(self) -> list[str]:
+        """Warnings about a file that was decoded anyway: samples out of range, a DC offset removed."""
+        found = []
+        if self.raw_peak > 1.0:
+            found.append(self.out_of_range_note())
+        if abs(self.raw_mean) > DC_OFFSET_NOTE * max(self.raw_peak, 1.0):
+            found.append(f"DC offset of {self.raw_mean:+.3g} removed")
+        return found
 
 
 def decode_audio_bytes(payload: bytes, *, sample_rate: int, name: str = "<bytes>") -> np.ndarray:
@@ -182,6 +421,34 @@ class FolderLoadReport:
         return f"loaded {len(self.waveforms)} file(s), skipped {len(self.skipped)} bad file(s)"
 
 
+def walk_folder(folder: str | Path) -> tuple[list[Path], dict[Path, str]]:
+    """Every file under ``folder``, nested folders included, in sorted order.
+
+    Hidden files and folders (names starting with a dot) are left out. Symbolic links to
+    files are listed (a broken one too, so that it can be reported); links to folders are
+    not followed, so a link loop cannot trap the walk.
+
+    Returns
+    -------
+    files : list of Path
+    unreadable_folders : dict of Path to problem
+        Sub-folders that could not be listed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AudioInputError("not a folder", folder)
+    files: list[Path] = []
+    unreadable: dict[Path, str] = {}
+
+    def remember(error: OSError) -> None:
+        unreadable[Path(error.filename)] = f"folder cannot be listed ({error.strerror or error})"
+
+    for root, folders, names in os.walk(folder, onerror=remember):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        files.extend(Path(root) / name for name in sorted(names) if not name.startswith("."))
+    return sorted(files), unreadable
+
+
 def load_folder(
     folder: str | Path,
     *,
@@ -189,7 +456,8 @@ def load_folder(
     min_seconds: float = 0.0,
     extensions: tuple[str, ...] | None = None,
 ) -> FolderLoadReport:
-    """Load every file in ``folder`` (not recursive), skipping and reporting bad ones.
+    """Load every file under ``folder`` (nested folders too) into memory, skipping and
+    reporting bad ones. For collections larger than memory use :mod:`lib.collection`.
 
     Files whose extension is not an audio extension are reported as skipped too, so a stray
     text file in the folder is visible instead of silently ignored (hidden files excepted).
@@ -199,21 +467,17 @@ def load_folder(
     AudioInputError
         If the folder does not exist or holds no loadable audio at all.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AudioInputError("not a folder", folder)
     extensions = AUDIO_EXTENSIONS if extensions is None else extensions
-    report = FolderLoadReport()
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if path.suffix.lower() not in extensions:
-            report.skipped[path] = f"not an audio file extension ({path.suffix or 'none'})"
-        else:
-            try:
-                report.waveforms[path] = load_audio(path, sample_rate=sample_rate, min_seconds=min_seconds)
-            except AudioInputError as error:
-                report.skipped[path] = error.problem
+    files, unreadable = walk_folder(folder)
+    report = FolderLoadReport(skipped=dict(unreadable))
+    for path in files:
+        try:
+            check_file(path, extensions=extensions)
+            report.waveforms[path] = load_audio(path, sample_rate=sample_rate, min_seconds=min_seconds)
+        except AudioInputError as error:
+            report.skipped[path] = error.problem
+        except MemoryError:
+            report.skipped[path] = "ran out of memory while decoding it"
     for path, problem in report.skipped.items():
         logger.warning("skipped %s: %s", path, problem)
     if report.skipped:

@@ -1,4 +1,12 @@
-"""The default dataset: single notes rendered offline from the General MIDI SoundFont.
+"""The datasets every stage runs on, chosen by ``DATASET`` (``LML_DATASET``).
+
+``notes`` (the default): single notes rendered offline from the General MIDI SoundFont.
+Any other value names a folder of the user's audio, prepared by :mod:`lib.collection`.
+:func:`load_dataset` returns either kind with the same interface (``split``, ``counts``,
+``describe``, ``config.sample_rate`` …); ``has_note_labels`` says whether the clips carry
+pitch, velocity and instrument family, which some stages need.
+
+The notes:
 
 pretty_midi ships ``TimGM6mb.sf2`` (a GPL-2 General MIDI SoundFont by Tim Brechbill);
 tinysoundfont renders it without any audio device. Every clip is one note of a fixed
@@ -20,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lib import collection
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
-from lib.paths import data_dir, smoke_mode
+from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, data_dir, dataset_choice, smoke_mode
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
@@ -176,6 +185,22 @@ class NoteDataset:
     representation: SpectrogramRepresentation
     folder: Path = field(default_factory=Path)
 
+    kind = "notes"
+    has_note_labels = True  # every clip has pitch, velocity, program and family
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The instrument families present (each row's ``label`` is its family)."""
+        return tuple(family for family in FAMILIES if any(row["family"] == family for row in self.manifest))
+
+    def describe(self, row: dict) -> str:
+        """A clip in words: preset, pitch and velocity."""
+        return f"{row['name']} · pitch {row['pitch']} · vel {row['velocity']}"
+
+    def clips(self, indices: np.ndarray) -> np.ndarray:
+        """Waveforms [shape=(len(indices), clip_samples)] of manifest rows."""
+        return self.waveforms[np.asarray(indices, dtype=np.int64)]
+
     def indices(self, split: str) -> np.ndarray:
         """Row indices of one split."""
         if split not in SPLITS:
@@ -201,7 +226,7 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
     build interrupted halfway is redone next time.
     """
     config = config or default_config()
-    folder = folder or data_dir()
+    folder = folder or data_dir(dataset=DEFAULT_DATASET)
     info_path = folder / "dataset.json"
     if not force and info_path.exists() and load_json(info_path).get("fingerprint") == config.fingerprint():
         logger.info("dataset in %s is up to date", folder)
@@ -258,10 +283,22 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
     return folder
 
 
-def load_dataset(folder: Path | None = None, *, build: bool = True) -> NoteDataset:
-    """Load (building first if needed, when ``build``) the dataset of the current mode."""
+def load_dataset(
+    folder: Path | None = None, *, build: bool = True, dataset: str | None = None
+) -> NoteDataset | collection.FolderDataset:
+    """Load (preparing first if needed, when ``build``) the chosen dataset in the current mode.
+
+    ``dataset`` defaults to ``LML_DATASET``: ``notes`` or a folder of audio.
+    """
+    choice = dataset_choice() if dataset is None else dataset
+    if choice != DEFAULT_DATASET:
+        source = folder_source(choice)
+        destination = folder or data_dir(dataset=choice)
+        if build:
+            collection.prepare_collection(source, destination)
+        return collection.load_collection(destination)
     config = default_config()
-    folder = folder or data_dir()
+    folder = folder or data_dir(dataset=DEFAULT_DATASET)
     if build:
         build_dataset(config, folder)
     info_path = folder / "dataset.json"
@@ -283,6 +320,22 @@ def load_dataset(folder: Path | None = None, *, build: bool = True) -> NoteDatas
     return NoteDataset(waveforms, manifest, stored_config, representation, folder)
 
 
+def folder_source(choice: str) -> Path:
+    """The folder a DATASET value names.
+
+    Raises
+    ------
+    AudioInputError
+        If it names neither a shipped dataset nor an existing folder.
+    """
+    source = Path(choice).expanduser()
+    if not source.is_dir():
+        raise AudioInputError(
+            f"DATASET names neither a shipped dataset ({', '.join(SHIPPED_DATASETS)}) nor an existing folder", choice
+        )
+    return source.resolve()
+
+
 def _manifest_csv(rows: list[dict]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
@@ -298,15 +351,17 @@ def _read_manifest(path: Path) -> list[dict]:
     for row in rows:
         for key in ("index", "program", "pitch", "velocity"):
             row[key] = int(row[key])
+        row["label"] = row["family"]
     return rows
 
 
 def main() -> None:
-    """``python -m lib.dataset``: build the dataset of the current mode and print its counts."""
+    """``python -m lib.dataset``: build the chosen dataset (``LML_DATASET``) and print its counts."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = build_dataset()
-    dataset = load_dataset(folder, build=False)
-    print(f"dataset in {folder}: {dataset.counts()}")
+    if dataset_choice() == DEFAULT_DATASET:
+        build_dataset()
+    dataset = load_dataset()
+    print(f"dataset in {dataset.folder}: {dataset.counts()}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,28 @@
 """Every path the project uses, derived from the package's own location.
 
 Nothing depends on the working folder: notebooks, tests and scripts import these
-constants instead of building paths of their own. Smoke mode (``LML_SMOKE=1``) keeps its
-data and outputs in separate folders so that a quick test run never replaces the results
-of a full run.
+constants instead of building paths of their own. Two switches choose the folders:
+
+* ``LML_SMOKE=1`` (smoke mode) keeps its data and outputs apart, so that a quick test run
+  never replaces the results of a full run;
+* ``LML_DATASET`` names the dataset every stage runs on: ``notes`` (the default, rendered
+  from the shipped SoundFont) or a folder of the user's audio. The notes keep the top of
+  ``outputs/``; every other dataset gets ``outputs/datasets/<name>/`` with the same layout,
+  so a run on one dataset never replaces another's results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ENV_VAR = "LML_SMOKE"  # set to 1 to shrink data and epochs (tests, CI)
+DATASET_ENV_VAR = "LML_DATASET"  # a shipped dataset's name or a folder of audio
+DEFAULT_DATASET = "notes"
+SHIPPED_DATASETS = ("notes",)
 
 
 def smoke_mode() -> bool:
@@ -20,20 +30,48 @@ def smoke_mode() -> bool:
     return os.environ.get(SMOKE_ENV_VAR, "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def data_dir(smoke: bool | None = None) -> Path:
-    """Folder of the generated dataset: ``data/default`` or ``data/smoke``."""
-    smoke = smoke_mode() if smoke is None else smoke
-    return PROJ_ROOT / "data" / ("smoke" if smoke else "default")
+def dataset_choice() -> str:
+    """The dataset named by ``LML_DATASET``: a shipped name or a folder path (default ``notes``)."""
+    return os.environ.get(DATASET_ENV_VAR, "").strip() or DEFAULT_DATASET
 
 
-def outputs_dir(smoke: bool | None = None) -> Path:
-    """Root of generated outputs: ``outputs`` or ``outputs/smoke``."""
+def dataset_slug(dataset: str | None = None) -> str:
+    """Short folder-safe name of a dataset: ``notes``, or ``<folder name>-<hash of its path>``.
+
+    The hash of the folder's absolute path keeps two folders that share a name apart.
+    """
+    dataset = dataset_choice() if dataset is None else dataset
+    if dataset in SHIPPED_DATASETS:
+        return dataset
+    folder = Path(dataset).expanduser().resolve()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", folder.name).strip("._") or "folder"
+    return f"{stem[:40]}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+
+
+def data_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
+    """Folder of a prepared dataset.
+
+    The notes: ``data/default`` or ``data/smoke``; a folder of audio: ``data/folders/<slug>``
+    (smoke mode reads the same prepared clips; it shrinks the training, not the folder).
+    """
     smoke = smoke_mode() if smoke is None else smoke
-    return PROJ_ROOT / "outputs" / "smoke" if smoke else PROJ_ROOT / "outputs"
+    slug = dataset_slug(dataset)
+    if slug == DEFAULT_DATASET:
+        return PROJ_ROOT / "data" / ("smoke" if smoke else "default")
+    return PROJ_ROOT / "data" / "folders" / slug
+
+
+def outputs_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
+    """Root of generated outputs: ``outputs`` (``outputs/smoke``) for the notes,
+    ``outputs/datasets/<slug>`` (``outputs/smoke/datasets/<slug>``) for any other dataset."""
+    smoke = smoke_mode() if smoke is None else smoke
+    root = PROJ_ROOT / "outputs" / "smoke" if smoke else PROJ_ROOT / "outputs"
+    slug = dataset_slug(dataset)
+    return root if slug == DEFAULT_DATASET else root / "datasets" / slug
 
 
 def metrics_path(notebook_name: str, smoke: bool | None = None) -> Path:
-    """Path of ``outputs/metrics/<notebook_name>.json``."""
+    """Path of ``<outputs>/metrics/<notebook_name>.json``."""
     return outputs_dir(smoke) / "metrics" / f"{notebook_name}.json"
 
 
