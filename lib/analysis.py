@@ -73,3 +73,14 @@ def spectral_centroid_hz(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarr
 def semitones(frequency_ratio: np.ndarray) -> np.ndarray:
     """Frequency ratio to semitones (12 per octave)."""
     return 12 * np.log2(frequency_ratio)
+
+
+def dominant_pitch_class(waveforms: np.ndarray, *, sample_rate: int, hop_length: int = 512) -> np.ndarray:
+    """The pitch class (0 = C … 11 = B) with the most chroma energy over each clip.
+
+    waveforms : [shape=(n, samples)] -> [shape=(n,)] integers. A label any music has, with no
+    annotation: for a single note its pitch class, for a chord or a passage its strongest one.
+    """
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    chroma = librosa.feature.chroma_stft(y=waveforms, sr=sample_rate, hop_length=hop_length)
+    return np.argmax(chroma.sum(axis=-1), axis=-1).astype(np.int64)

@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
 MANIFEST_FIELDS = ("index", "split", "label", "file", "start_seconds", "shard", "row", "gain", "level_db")
-PEAK_FIT_CLIPS = 256  # training clips whose spectrogram magnitudes fix the representation's peak level
+PEAK_FIT_CLIPS = 64  # training clips whose spectrogram magnitudes fix the peak level (2 million values)
 PROBLEM_KINDS = (  # phrases of lib.audio's messages, for the summary's counts
     "truncated",
     "format not supported",

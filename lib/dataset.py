@@ -81,6 +81,10 @@ class DatasetConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class MissingLabelsError(RuntimeError):
+    """A stage needs note labels (pitch, velocity, family) that the chosen dataset lacks."""
+
+
 def smoke_config() -> DatasetConfig:
     """A tiny dataset for tests: 6 programs, 15 pitches, 2 velocities (180 clips)."""
     return DatasetConfig(

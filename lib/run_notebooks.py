@@ -2,19 +2,25 @@
 
 Usage: ``python -m lib.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
 
-Each executed copy goes to ``outputs/notebooks/``; each notebook's wall time goes to
-``outputs/metrics/run_notebooks.json``. On failure the message names the notebook,
-the failing cell and the error, and the executed copy (with the traceback) is kept.
+Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time goes to
+``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen dataset's folder
+(``LML_DATASET``, see :mod:`lib.paths`). On failure the message names the notebook, the failing
+cell and the error, and the executed copy (with the traceback) is kept.
+
+A notebook whose metadata says ``latent_music_lab.needs_note_labels`` is skipped on a dataset
+without note labels (a folder of audio): the reason is printed and written to its metrics file.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from lib.fileio import load_json, save_json
-from lib.paths import metrics_path, outputs_dir
+from lib.paths import DATASET_ENV_VAR, DEFAULT_DATASET, SHIPPED_DATASETS, dataset_choice, metrics_path, outputs_dir
 
 KERNEL_NAME = "latent-music-lab"
 
@@ -36,6 +42,14 @@ def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERN
     return time.perf_counter() - started
 
 
+def skip_reason(notebook: Path, dataset: str) -> str | None:
+    """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
+    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
+    if metadata.get("latent_music_lab", {}).get("needs_note_labels") and dataset != DEFAULT_DATASET:
+        return f"needs note labels (pitch, velocity, instrument family), which DATASET={dataset} does not have"
+    return None
+
+
 def describe_failure(notebook: Path, error: Exception) -> str:
     """One readable line for a failed notebook: which cell, which error."""
     cell = getattr(error, "cell_index", None)
@@ -51,11 +65,18 @@ def main(arguments: list[str]) -> int:
     if not arguments:
         print("usage: python -m lib.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
         return 2
+    if dataset_choice() not in SHIPPED_DATASETS:  # the kernels run in notebooks/: pass an absolute folder
+        os.environ[DATASET_ENV_VAR] = str(Path(dataset_choice()).expanduser().resolve())
     output_folder = outputs_dir() / "notebooks"
     timings_path = metrics_path("run_notebooks")
     timings = load_json(timings_path) if timings_path.exists() else {}
     for name in arguments:
         notebook = Path(name).resolve()
+        reason = skip_reason(notebook, dataset_choice())
+        if reason:
+            print(f"skipping {name}: {reason}", flush=True)
+            save_json(metrics_path(notebook.stem), {"skipped": reason, "dataset": dataset_choice()}, overwrite=True)
+            continue
         print(f"running {name} ...", flush=True)
         try:
             seconds = run_notebook(notebook, output_folder)
