@@ -78,9 +78,10 @@ def load_audio(
     blocks = list(stream)
     stream.finish()
     waveform = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    if stream.raw_peak > 1.0:
-        logger.warning("%s: %s; scaled by 1/%.3g to fit [-1, 1]", path, stream.out_of_range_note(), stream.raw_peak)
-        waveform /= np.float32(stream.raw_peak)
+    if stream.raw_peak > 1.0:  # normalised with a warning rather than refused: float files may carry headroom
+        scale = max(stream.clean_peak, 1.0)
+        logger.warning("%s: %s; scaled by 1/%.3g to fit [-1, 1]", path, stream.out_of_range_note(), scale)
+        waveform /= np.float32(scale)
     duration = waveform.shape[0] / sample_rate
     if duration < min_seconds:
         raise AudioInputError(f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path)

@@ -29,7 +29,11 @@ def melody(renderer: NoteRenderer, program: int, seconds: float, rng: np.random.
     while total < seconds * rate:
         length = int(rate * rng.choice([0.25, 0.5]))
         note = renderer.render(
-            program, int(rng.choice(scale)), int(rng.integers(60, 120)), clip_samples=length, note_samples=length * 3 // 4
+            program,
+            int(rng.choice(scale)),
+            int(rng.integers(60, 120)),
+            clip_samples=length,
+            note_samples=length * 3 // 4,
         )
         parts.append(note)
         total += length

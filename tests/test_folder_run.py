@@ -1,0 +1,72 @@
+"""Every stage on a folder of audio, as `make run-all DATASET=<folder>` runs it (smoke mode).
+
+The folder is generated (tests/music_folder.py: melodies in five formats and rates, two labels,
+five broken files) under the gitignored data/; the run writes to its own outputs folder, and the
+notes' outputs stay untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+from lib import paths
+from tests.music_folder import write_music_folder
+
+NOTEBOOKS = sorted(str(path) for path in (paths.PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def test_every_stage_runs_on_a_folder_of_music():
+    folder = write_music_folder(paths.PROJ_ROOT / "data" / "smoke-music")
+    environment = {**os.environ, "LML_SMOKE": "1", paths.DATASET_ENV_VAR: str(folder)}
+    slug = paths.dataset_slug(str(folder))
+    outputs = paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / slug
+    notes_metrics = paths.PROJ_ROOT / "outputs" / "smoke" / "metrics" / "00_data.json"
+    notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
+    for command in (["-m", "lib.dataset"], ["-m", "lib.run_notebooks", *NOTEBOOKS]):
+        finished = subprocess.run(
+            [sys.executable, *command], env=environment, cwd=paths.PROJ_ROOT, capture_output=True, text=True
+        )
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    metrics = {
+        name: json.loads((outputs / "metrics" / f"{name}.json").read_text())
+        for name in ("00_data", "01_autoencoder", "02_latent_manipulation", "03_vae", "04_control")
+    }
+
+    data = metrics["00_data"]
+    assert data["labels"] == ["keys", "winds"] and data["files"] == 10 and data["files_skipped"] == 5
+    assert data["skipped_by_kind"] == {
+        "truncated": 1,
+        "not an audio file extension": 1,
+        "broken symbolic link": 1,
+        "format not supported": 1,
+        "silent": 1,
+    }
+    assert data["clips"]["heldout"] == 0 and min(data["clips"][s] for s in ("train", "valid", "test")) > 0
+    assert data["oracle_inversion"]["log_mel_distance_db"] < 1.5
+
+    stage1 = metrics["01_autoencoder"]
+    assert {row["method"] for row in stage1["rows"]} == {"autoencoder", "pca", "oracle", "opus", "mp3"}
+    assert all(finite(row["log_mel_distance_db"]) for row in stage1["rows"])
+    assert stage1["heldout_rows"] == [] and stage1["heldout_clips"] == 0
+
+    edits = metrics["02_latent_manipulation"]
+    assert {"louder", "brighter", "keys_to_winds"} <= set(edits["attribute_vectors"])
+    assert edits["arithmetic_example_f0_hz"] is None
+    assert edits["attribute_vectors"]["louder"]["rms_change_db_mean"] > 0  # the measured vector makes clips louder
+
+    generation = metrics["03_vae"]
+    assert finite(generation["generators"]["vae"]["frechet_distance"])
+    assert generation["classifier"]["family_accuracy"] > 0.5  # two labels: better than chance
+
+    assert "needs note labels" in metrics["04_control"]["skipped"]
+    assert (outputs / "notebooks" / "03_vae.ipynb").exists()
+    after = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
+    assert after == notes_before, "a folder run replaced the notes' outputs"
