@@ -1,7 +1,9 @@
 """The datasets every stage runs on, chosen by ``DATASET`` (``LML_DATASET``).
 
 ``notes`` (the default): single notes rendered offline from the General MIDI SoundFont.
-Any other value names a folder of the user's audio, prepared by :mod:`lib.collection`.
+``genres``: four collections of music21's scores rendered with it (:mod:`lib.genres`).
+Any other value names a folder of the user's audio; like the genres, it is prepared by
+:mod:`lib.collection`.
 :func:`load_dataset` returns either kind with the same interface (``split``, ``counts``,
 ``describe``, ``config.sample_rate`` …); ``has_note_labels`` says whether the clips carry
 pitch, velocity and instrument family, which some stages need.
@@ -295,6 +297,14 @@ def load_dataset(
     ``dataset`` defaults to ``LML_DATASET``: ``notes`` or a folder of audio.
     """
     choice = dataset_choice() if dataset is None else dataset
+    if choice == "genres":
+        from lib import genres
+
+        root = folder or data_dir(dataset=choice)
+        if build:
+            genres.build_genre_audio(root / "audio", genres.smoke_genre_config() if smoke_mode() else None)
+            collection.prepare_collection(root / "audio", root / "clips")
+        return collection.load_collection(root / "clips")
     if choice != DEFAULT_DATASET:
         source = folder_source(choice)
         destination = folder or data_dir(dataset=choice)

@@ -6,9 +6,10 @@ constants instead of building paths of their own. Two switches choose the folder
 * ``LML_SMOKE=1`` (smoke mode) keeps its data and outputs apart, so that a quick test run
   never replaces the results of a full run;
 * ``LML_DATASET`` names the dataset every stage runs on: ``notes`` (the default, rendered
-  from the shipped SoundFont) or a folder of the user's audio. The notes keep the top of
-  ``outputs/``; every other dataset gets ``outputs/datasets/<name>/`` with the same layout,
-  so a run on one dataset never replaces another's results.
+  from the shipped SoundFont), ``genres`` (music21's scores rendered with it) or a folder of
+  the user's audio. The notes keep the top of ``outputs/``; every other dataset gets
+  ``outputs/datasets/<name>/`` with the same layout, so a run on one dataset never replaces
+  another's results.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ PROJ_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_ENV_VAR = "LML_SMOKE"  # set to 1 to shrink data and epochs (tests, CI)
 DATASET_ENV_VAR = "LML_DATASET"  # a shipped dataset's name or a folder of audio
 DEFAULT_DATASET = "notes"
-SHIPPED_DATASETS = ("notes",)
+SHIPPED_DATASETS = ("notes", "genres")
 
 
 def smoke_mode() -> bool:
@@ -51,13 +52,16 @@ def dataset_slug(dataset: str | None = None) -> str:
 def data_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
     """Folder of a prepared dataset.
 
-    The notes: ``data/default`` or ``data/smoke``; a folder of audio: ``data/folders/<slug>``
-    (smoke mode reads the same prepared clips; it shrinks the training, not the folder).
+    The notes: ``data/default`` or ``data/smoke``; the genres: ``data/genres`` or
+    ``data/smoke-genres``; a folder of audio: ``data/folders/<slug>`` (smoke mode reads the same
+    prepared clips; it shrinks the training, not the folder).
     """
     smoke = smoke_mode() if smoke is None else smoke
     slug = dataset_slug(dataset)
     if slug == DEFAULT_DATASET:
         return PROJ_ROOT / "data" / ("smoke" if smoke else "default")
+    if slug in SHIPPED_DATASETS:
+        return PROJ_ROOT / "data" / (f"smoke-{slug}" if smoke else slug)
     return PROJ_ROOT / "data" / "folders" / slug
 
 
