@@ -65,16 +65,16 @@ def smoke_genre_config() -> GenreConfig:
     return GenreConfig(scores_per_genre=5, excerpt_seconds=8.0)
 
 
-def select_scores(genre: str, count: int, seed: int) -> list[Path]:
-    """``count`` scores of a genre from music21's corpus, a seeded pick in sorted order."""
+def candidate_scores(genre: str, seed: int) -> list[Path]:
+    """Every score of a genre in music21's corpus, in a seeded order (the build takes them in turn)."""
     from music21 import corpus
 
     composer, extensions = GENRES[genre]
-    candidates = sorted(path for path in corpus.getComposer(composer) if Path(path).suffix in extensions)
+    candidates = sorted(Path(path) for path in corpus.getComposer(composer) if Path(path).suffix in extensions)
     if not candidates:
         raise RuntimeError(f"music21's corpus has no {composer} scores; reinstall music21 (make setup)")
-    order = np.random.default_rng([seed, zlib.crc32(genre.encode())]).permutation(len(candidates))[:count]
-    return [Path(candidates[i]) for i in sorted(order)]
+    order = np.random.default_rng([seed, zlib.crc32(genre.encode())]).permutation(len(candidates))
+    return [candidates[i] for i in order]
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,14 @@ def file_name(score: Path, program: int) -> str:
 def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progress: bool = True) -> dict:
     """Render every genre's scores into ``folder/<genre>/`` (kept files are reused).
 
-    Returns the build record (also written to ``folder/genres.json``, last): scores rendered
-    per genre and the ones that failed with their problem.
+    Scores are taken in a seeded order until each genre has ``scores_per_genre``; one that
+    fails is reported, skipped and replaced by the next. Returns the build record (also written
+    to ``folder/.genres.json``, last): the files per genre and the scores that failed, with why.
     """
     from tqdm import tqdm
 
     config = config or GenreConfig()
-    record_path = folder / "genres.json"
+    record_path = folder / ".genres.json"  # hidden: the collection's walk leaves it out
     if record_path.exists() and load_json(record_path).get("fingerprint") == config.fingerprint():
         return load_json(record_path)
     if record_path.exists():
@@ -178,28 +179,36 @@ def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progre
         for stale in folder.glob("*/*.flac"):
             stale.unlink()
         record_path.unlink()
-    plan = [
-        (genre, score, list(PALETTE)[index % len(PALETTE)])
-        for genre in GENRES
-        for index, score in enumerate(select_scores(genre, config.scores_per_genre, config.seed))
-    ]
     failed: dict[str, str] = {}
     rendered: dict[str, list[str]] = {genre: [] for genre in GENRES}
-    for genre, score, program in tqdm(plan, desc="rendering genres", unit="score", disable=None if progress else True):
-        path = folder / genre / file_name(score, program)
-        if not path.exists():
-            try:
-                audio = render_notes(
-                    score_notes(score), program, sample_rate=config.sample_rate, seconds=config.excerpt_seconds
-                )
-            except ValueError as error:
-                failed[f"{genre}/{score.name}"] = str(error)
-                print(f"skipped score {genre}/{score.name}: {error}", file=sys.stderr)
-                continue
-            buffer = io.BytesIO()
-            soundfile.write(buffer, audio, config.sample_rate, format="FLAC", subtype="PCM_16")
-            atomic_write_bytes(path, buffer.getvalue(), announce=False)
-        rendered[genre].append(path.name)
+    programs = list(PALETTE)
+    bar = tqdm(
+        total=config.scores_per_genre * len(GENRES),
+        desc="rendering genres",
+        unit="score",
+        disable=None if progress else True,
+    )
+    for genre in GENRES:
+        for score in candidate_scores(genre, config.seed):  # in turn, until the genre has its count
+            if len(rendered[genre]) == config.scores_per_genre:
+                break
+            program = programs[len(rendered[genre]) % len(programs)]
+            path = folder / genre / file_name(score, program)
+            if not path.exists():
+                try:
+                    audio = render_notes(
+                        score_notes(score), program, sample_rate=config.sample_rate, seconds=config.excerpt_seconds
+                    )
+                except ValueError as error:
+                    failed[f"{genre}/{score.name}"] = str(error)
+                    bar.write(f"skipped score {genre}/{score.name}: {error}", file=sys.stderr)
+                    continue
+                buffer = io.BytesIO()
+                soundfile.write(buffer, audio, config.sample_rate, format="FLAC", subtype="PCM_16")
+                atomic_write_bytes(path, buffer.getvalue(), announce=False)
+            rendered[genre].append(path.name)
+            bar.update()
+    bar.close()
     record = {
         "config": asdict(config),
         "fingerprint": config.fingerprint(),
