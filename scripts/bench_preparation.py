@@ -1,0 +1,96 @@
+"""How fast a folder of music prepares, and how much memory that takes.
+
+Usage: ``.venv/bin/python scripts/bench_preparation.py [HOURS]`` (default 3).
+
+Builds a folder of HOURS of "songs" as a user's disk holds them (44.1 kHz stereo FLAC, five
+minutes each, two label folders) from the genre collection's audio (``make data DATASET=genres``
+first), then prepares it with :func:`lib.collection.prepare_collection` in a child process and
+writes ``outputs/metrics/bench_preparation.json``: hours, seconds, hours of audio per minute,
+and the child's peak resident memory. The folder is kept under ``data/bench-music/`` (gitignored)
+and reused; the preparation is always redone from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from lib.audio import resample
+from lib.fileio import save_json
+from lib.paths import PROJ_ROOT, data_dir, metrics_path
+
+SONG_SECONDS = 300
+SONG_RATE = 44_100
+
+
+def build_folder(folder: Path, hours: float) -> Path:
+    """Five-minute stereo FLAC songs stitched from the genre audio, until ``hours`` are there."""
+    sources = sorted((data_dir(smoke=False, dataset="genres") / "audio").glob("*/*.flac"))
+    if not sources:
+        sys.exit("no genre audio: run `make data DATASET=genres` first")
+    songs = int(round(hours * 3600 / SONG_SECONDS))
+    existing = sorted(folder.glob("*/*.flac"))
+    if len(existing) == songs:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    position = 0
+    for song in range(songs):
+        pieces, total = [], 0
+        while total < SONG_SECONDS * SONG_RATE:
+            samples, rate = soundfile.read(sources[position % len(sources)], dtype="float32")
+            position += 1
+            piece = resample(samples, rate, SONG_RATE)
+            pieces.append(piece)
+            total += piece.size
+        mono = np.concatenate(pieces)[: SONG_SECONDS * SONG_RATE]
+        stereo = np.stack([mono, np.roll(mono, 441) * 0.8], axis=1)
+        path = folder / f"side_{song % 2}" / f"song_{song:03d}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, stereo, SONG_RATE, subtype="PCM_16")
+    return folder
+
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from lib.collection import prepare_collection
+started = time.perf_counter()
+report = prepare_collection(Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
+print(json.dumps({"seconds": time.perf_counter() - started, "hours": report.hours, "clips": report.clips,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main(arguments: list[str]) -> int:
+    hours = float(arguments[0]) if arguments else 3.0
+    folder = build_folder(PROJ_ROOT / "data" / "bench-music", hours)
+    destination = PROJ_ROOT / "data" / "bench-music-prepared"
+    shutil.rmtree(destination, ignore_errors=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder), str(destination)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    record = {
+        "folder": "44.1 kHz stereo FLAC, five-minute songs",
+        "files": len(list(folder.glob("*/*.flac"))),
+        "hours": round(result["hours"], 3),
+        "clips": result["clips"],
+        "seconds": round(result["seconds"], 1),
+        "hours_per_minute": round(result["hours"] / (result["seconds"] / 60), 2),
+        "peak_rss_mib": round(result["peak_rss_mib"], 1),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    save_json(metrics_path("bench_preparation", smoke=False), record, overwrite=True)
+    print(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
