@@ -7,10 +7,11 @@ KERNEL := latent-music-lab
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 LINTED := lib tests scripts notebooks
 EXPLORE_PORT ?= 8866
-# The dataset every stage runs on: notes (shipped, the default) or a folder of audio, e.g.
-# `make run-all DATASET=~/Music/jazz`. Its outputs go to outputs/datasets/<name>/ (see README).
+# The dataset every stage runs on: notes (the default), genres (both shipped) or a folder of audio,
+# e.g. `make run-all DATASET=~/Music/jazz`. Its outputs go to outputs/datasets/<name>/ (see README).
 DATASET ?= notes
-export LML_DATASET := $(if $(filter notes,$(DATASET)),notes,$(abspath $(DATASET)))
+SHIPPED_DATASETS := notes genres
+export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$(abspath $(DATASET)))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup browser data run-all check test lint format lab explore check-outputs clean lock
