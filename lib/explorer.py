@@ -194,7 +194,8 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
 
     ``run_folder`` (or the ``LML_EXPLORER_MODEL`` environment variable) names the model's run
     folder; the default is notebook 01's. Attribute vectors "octave_up" and "louder" come from
-    paired training notes.
+    paired training notes; on a folder of audio, "louder" comes from the quietest and loudest
+    quarters of the training clips.
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_MODEL") or paths.models_dir() / "autoencoder")
     if not (folder / "model.keras").exists():
@@ -204,6 +205,15 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     train_waveforms, train_rows = dataset.split("train")
     test_waveforms, test_rows = dataset.split("test")
     train_latents = codec.encode_audio(train_waveforms)
+    pick = np.random.default_rng(seed).permutation(len(test_rows))[:clips]
+    if not dataset.has_note_labels:  # a folder: "louder" from the quietest to the loudest quarter of clips
+        order = np.argsort([row["level_db"] for row in train_rows])
+        quarter = max(1, len(order) // 4)
+        attributes = {
+            "louder": latent.attribute_vector(train_latents[order[:quarter]], train_latents[order[-quarter:]])
+        }
+        labels = [dataset.describe(test_rows[i]) for i in pick]
+        return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
     velocities = sorted({row["velocity"] for row in train_rows})
     attributes = {}
     for name, field_name, delta, match in (
@@ -213,7 +223,6 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
         sources, targets = latent.paired_indices(train_rows, field_name, delta, match=match)
         if sources:
             attributes[name] = latent.attribute_vector(train_latents[sources], train_latents[targets])
-    pick = np.random.default_rng(seed).permutation(len(test_rows))[:clips]
     labels = [f"{test_rows[i]['name']} {test_rows[i]['pitch']} v{test_rows[i]['velocity']}" for i in pick]
     return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
 

@@ -1,6 +1,7 @@
 """Make the last full run the README's reference run: copy its metrics into docs/reference_run/.
 
-Run after a `make run-all` on a fresh clone; then `scripts/results_table.py --reference --write
+Run after a `make run-all` on a fresh clone (and `make run-all DATASET=genres`, whose metrics go to
+docs/reference_run/genres/); then `scripts/results_table.py --reference --write
 README.md` regenerates the README's results from the snapshot, and `tests/test_readme.py` keeps
 the two in step. ``about.json`` records when and on what machine the run happened.
 """
@@ -42,6 +43,13 @@ def main() -> int:
         stale.unlink()
     for path in files:
         shutil.copyfile(path, REFERENCE_FOLDER / path.name)
+    genres = outputs_dir(smoke=False, dataset="genres") / "metrics"  # the folder path's reference (README)
+    if genres.exists():
+        (REFERENCE_FOLDER / "genres").mkdir(exist_ok=True)
+        for stale in (REFERENCE_FOLDER / "genres").glob("*.json"):
+            stale.unlink()
+        for path in sorted(genres.glob("*.json")):
+            shutil.copyfile(path, REFERENCE_FOLDER / "genres" / path.name)
     timings = load_json(metrics_path("run_notebooks", smoke=False))
     date = max(entry["finished"] for entry in timings.values())[:10]
     save_json(REFERENCE_FOLDER / "about.json", {"date": date, "machine": machine()}, overwrite=True)

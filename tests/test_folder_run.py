@@ -23,7 +23,7 @@ def finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def test_every_stage_runs_on_a_folder_of_music():
+def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     folder = write_music_folder(paths.PROJ_ROOT / "data" / "smoke-music")
     environment = {**os.environ, "LML_SMOKE": "1", paths.DATASET_ENV_VAR: str(folder)}
     slug = paths.dataset_slug(str(folder))
@@ -70,3 +70,12 @@ def test_every_stage_runs_on_a_folder_of_music():
     assert (outputs / "notebooks" / "03_vae.ipynb").exists()
     after = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
     assert after == notes_before, "a folder run replaced the notes' outputs"
+
+    # The explorer app (`make explore DATASET=<folder>`) opens on the folder's autoencoder.
+    monkeypatch.setenv("LML_SMOKE", "1")
+    monkeypatch.setenv(paths.DATASET_ENV_VAR, str(folder))
+    from lib.explorer import default_explorer
+
+    explorer = default_explorer(clips=3)
+    assert list(explorer.attributes) == ["louder"] and len(explorer.labels) == 3
+    assert all(label.startswith(("keys/", "winds/")) for label in explorer.labels)

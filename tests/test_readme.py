@@ -21,6 +21,17 @@ def test_readme_results_match_the_reference_snapshot():
     )
 
 
+def test_readme_genre_results_match_their_snapshot():
+    folder = results_table.REFERENCE_FOLDER / "genres"
+    runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.GENRES_BEGIN, results_table.GENRES_END)
+    assert block == results_table.genres_block(results_table.load_folder(folder), runs.get("bench_preparation")), (
+        "README genre results differ from docs/reference_run/genres: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
 def test_a_changed_figure_changes_the_block():
     runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     changed = copy.deepcopy(runs)
