@@ -13,8 +13,10 @@ DATASET ?= notes
 SHIPPED_DATASETS := notes genres
 export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$(abspath $(DATASET)))
 
+export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
+
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all check test lint format lab explore check-outputs clean lock
+.PHONY: help setup browser data run-all report check test lint format lab explore check-outputs clean lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +45,9 @@ run-all: setup ## Build DATASET, run every notebook headless into its outputs fo
 	$(BIN)/python -m lib.dataset
 	$(BIN)/python -m lib.run_notebooks $(NOTEBOOKS)
 	$(BIN)/python -m lib.checks
+
+report: setup ## The last run's executed notebooks as standalone HTML with an index: <outputs>/report/index.html
+	$(BIN)/python -m lib.report
 
 check: setup ## Compare the last full run's outputs/metrics/*.json with lib/expectations.json; fail on regressions
 	$(BIN)/python -m lib.checks

@@ -48,6 +48,7 @@ import numpy as np
 from lib.audio import AudioStream, check_file, walk_folder
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes, load_json, save_json, save_npy
+from lib.paths import shown
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
@@ -287,13 +288,13 @@ def prepare_collection(
     if info_path.exists():
         info = load_json(info_path)
         if info.get("config_fingerprint") == config.fingerprint() and info.get("identities") == identities:
-            logger.info("collection in %s is up to date", destination)
+            logger.info("collection in %s is up to date", shown(destination))
             return PreparationReport(destination, up_to_date=True, clips=info["clips"], hours=info["hours"])
     shard_folder = destination / "shards"
     shard_folder.mkdir(parents=True, exist_ok=True)
     settings_path = destination / "preparation.json"
     if settings_path.exists() and load_json(settings_path).get("config_fingerprint") != config.fingerprint():
-        logger.info("the preparation settings changed: starting %s afresh", destination)
+        logger.info("the preparation settings changed: starting %s afresh", shown(destination))
         for stale in [*shard_folder.glob("clips-*.npy"), destination / "journal.jsonl", info_path]:
             stale.unlink(missing_ok=True)
     save_json(settings_path, {"config": asdict(config), "config_fingerprint": config.fingerprint()}, overwrite=True)
@@ -318,9 +319,9 @@ def prepare_collection(
         if entry["status"] == "ok":
             report.files_prepared += 1
         else:
-            _say(bar, f"skipped {path}: {entry['problem']}")
+            _say(bar, f"skipped {shown(path)}: {entry['problem']}")
         for note in entry.get("notes", []):
-            _say(bar, f"note {path}: {note}")
+            _say(bar, f"note {shown(path)}: {note}")
     writer.flush()
     entries = {name: entry for name, entry in journal.entries().items() if name in identities}
     entries = {name: entry for name, entry in entries.items() if entry.get("identity") == identities[name]}
@@ -332,7 +333,7 @@ def prepare_collection(
     report.hours = sum(entry["seconds"] for entry in good.values()) / 3600
     _write_outputs(destination, rows, config, identities, report, good, started)
     report.seconds = time.perf_counter() - started
-    logger.info("prepared %s: %s", destination, report.summary())
+    logger.info("prepared %s: %s", shown(destination), report.summary())
     return report
 
 

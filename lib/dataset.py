@@ -33,7 +33,7 @@ import numpy as np
 from lib import collection
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
-from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, data_dir, dataset_choice, smoke_mode
+from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, data_dir, dataset_choice, shown, smoke_mode
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
     folder = folder or data_dir(dataset=DEFAULT_DATASET)
     info_path = folder / "dataset.json"
     if not force and info_path.exists() and load_json(info_path).get("fingerprint") == config.fingerprint():
-        logger.info("dataset in %s is up to date", folder)
+        logger.info("dataset in %s is up to date", shown(folder))
         return folder
     started = time.perf_counter()
     rows = assign_splits(config)
@@ -285,7 +285,7 @@ def build_dataset(config: DatasetConfig | None = None, folder: Path | None = Non
         "soundfont": soundfont_path().name,
     }
     save_json(info_path, info, overwrite=True)
-    logger.info("rendered %d clips into %s in %.1f s", len(rows), folder, seconds)
+    logger.info("rendered %d clips into %s in %.1f s", len(rows), shown(folder), seconds)
     return folder
 
 

@@ -17,13 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from lib.paths import shown
+
 logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False, announce: bool = True) -> Path:
     """Write ``payload`` to ``path`` atomically (temporary file, then rename).
 
-    A replacement is logged unless ``announce`` is False (for state files rewritten every epoch).
+    Nothing is replaced unless the caller says ``overwrite=True``. A replacement is logged at
+    debug level unless ``announce`` is False (state files rewritten every epoch): a rerun that
+    regenerates its outputs by design should not print a line per file into the notebooks.
 
     Raises
     ------
@@ -35,7 +39,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = Fa
         if not overwrite:
             raise FileExistsError(f"{path}: already exists; pass overwrite=True to replace it")
         if announce:
-            logger.info("replacing %s", path)
+            logger.debug("replacing %s", shown(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

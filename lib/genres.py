@@ -32,6 +32,7 @@ import soundfile
 
 from lib.dataset import soundfont_path
 from lib.fileio import atomic_write_bytes, load_json, save_json
+from lib.paths import shown
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progre
     if record_path.exists() and load_json(record_path).get("fingerprint") == config.fingerprint():
         return load_json(record_path)
     if record_path.exists():
-        logger.info("genre settings changed: rendering %s again", folder)
+        logger.info("genre settings changed: rendering %s again", shown(folder))
         for stale in folder.glob("*/*.flac"):
             stale.unlink()
         record_path.unlink()

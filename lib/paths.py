@@ -26,6 +26,20 @@ DEFAULT_DATASET = "notes"
 SHIPPED_DATASETS = ("notes", "genres")
 
 
+def shown(path: str | Path) -> str:
+    """A path as log lines and notebooks show it: relative to the repository when inside it,
+    ``~/…`` when inside the home folder, a shipped dataset's name as it is."""
+    if str(path) in SHIPPED_DATASETS:
+        return str(path)
+    path = Path(os.path.abspath(Path(path).expanduser()))  # not resolve(): a link is shown, not its target
+    for root, prefix in ((PROJ_ROOT, ""), (Path.home().resolve(), "~/")):
+        try:
+            return prefix + str(path.relative_to(root))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def smoke_mode() -> bool:
     """Return True when the smoke switch ``LML_SMOKE`` is set to a true value."""
     return os.environ.get(SMOKE_ENV_VAR, "0").strip().lower() in {"1", "true", "yes", "on"}

@@ -17,23 +17,45 @@ from lib.fileio import atomic_write_bytes
 from lib.representation import SpectrogramConfig
 
 
-def show_spectrogram(axis: plt.Axes, spectrogram: np.ndarray, config: SpectrogramConfig, title: str = "") -> None:
-    """Draw one normalised spectrogram [shape=(frequency_bins, frames)] with time and frequency axes."""
-    seconds = config.frames * config.hop_length / config.sample_rate
-    top_hz = config.frequency_bins * config.sample_rate / config.n_fft
-    axis.imshow(
-        spectrogram,
-        origin="lower",
-        aspect="auto",
+def show_spectrogram(
+    axis: plt.Axes,
+    spectrogram: np.ndarray,
+    config: SpectrogramConfig,
+    title: str = "",
+    *,
+    colorbar: bool = False,
+) -> None:
+    """Draw one normalised spectrogram [shape=(frequency_bins, frames)] as the field does:
+    ``librosa.display.specshow`` on a log-frequency axis, levels in dB (``peak_db`` at the top
+    of the colour scale, ``dynamic_range_db`` below it at the bottom), a dB colour bar if asked.
+
+    A log axis gives each octave the same height, so the harmonics of low notes are not
+    squeezed into the bottom rows as on a linear 0–8 kHz axis.
+    """
+    import librosa.display
+
+    floor_db = config.peak_db - config.dynamic_range_db
+    decibels = floor_db + np.asarray(spectrogram) * config.dynamic_range_db
+    frequencies = librosa.fft_frequencies(sr=config.sample_rate, n_fft=config.n_fft)[: config.frequency_bins]
+    mesh = librosa.display.specshow(
+        decibels,
+        sr=config.sample_rate,
+        hop_length=config.hop_length,
+        n_fft=config.n_fft,
+        x_axis="time",
+        y_axis="log",
+        y_coords=frequencies,
         cmap="magma",
-        vmin=0.0,
-        vmax=1.0,
-        extent=(0.0, seconds, 0.0, top_hz / 1000),
+        vmin=floor_db,
+        vmax=config.peak_db,
+        ax=axis,
     )
     axis.set_title(title, fontsize=9)
     axis.set_xlabel("time (s)", fontsize=8)
-    axis.set_ylabel("kHz", fontsize=8)
+    axis.set_ylabel("Hz", fontsize=8)
     axis.tick_params(labelsize=7)
+    if colorbar:
+        axis.figure.colorbar(mesh, ax=axis, format="%+.0f dB")
 
 
 @dataclass
@@ -59,10 +81,10 @@ def _wav_base64(waveform: np.ndarray, sample_rate: int) -> str:
 
 
 def clip_table_html(rows: Sequence[ClipRow], config: SpectrogramConfig, *, columns: int = 1) -> str:
-    """HTML table with each clip's spectrogram and an audio player beside it.
+    """Clips with their spectrograms and an audio player each, in groups that wrap to the page.
 
-    ``columns`` clips per table row, so versions of one clip (original, model, baseline)
-    can sit side by side.
+    ``columns`` clips per group, so versions of one clip (original, model, baseline) stay
+    together; a group wider than the page wraps instead of running off its right edge.
     """
     cells = []
     for row in rows:
@@ -70,12 +92,17 @@ def clip_table_html(rows: Sequence[ClipRow], config: SpectrogramConfig, *, colum
         show_spectrogram(axis, row.spectrogram, config, "")
         figure.tight_layout()
         cells.append(
-            f"<td style='text-align:center'><b>{html.escape(row.label)}</b><br>"
-            f"<img src='data:image/png;base64,{_figure_png(figure)}'/><br>"
-            f"<audio controls src='data:audio/wav;base64,{_wav_base64(row.waveform, config.sample_rate)}'></audio></td>"
+            f"<div style='width:250px;text-align:center'><b>{html.escape(row.label)}</b><br>"
+            f"<img style='width:240px' src='data:image/png;base64,{_figure_png(figure)}'/><br>"
+            f"<audio controls style='width:240px' "
+            f"src='data:audio/wav;base64,{_wav_base64(row.waveform, config.sample_rate)}'></audio></div>"
         )
-    lines = ["<tr>" + "".join(cells[start : start + columns]) + "</tr>" for start in range(0, len(cells), columns)]
-    return "<table>" + "".join(lines) + "</table>"
+    group_style = "display:flex;flex-wrap:wrap;gap:8px;margin-bottom:12px;align-items:flex-start"
+    groups = [
+        f"<div style='{group_style}'>" + "".join(cells[start : start + columns]) + "</div>"
+        for start in range(0, len(cells), columns)
+    ]
+    return "<div>" + "".join(groups) + "</div>"
 
 
 def save_figure(figure: plt.Figure, path: str | Path) -> Path:
@@ -83,3 +110,38 @@ def save_figure(figure: plt.Figure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return atomic_write_bytes(path, buffer.getvalue(), overwrite=True)
+
+
+def spread_examples(rows: Sequence[dict], count: int, *, seed: int = 0) -> list[int]:
+    """Indices of ``count`` rows that show a split's range: each from a different label while
+    labels last, and (where rows have a ``pitch``) spread evenly from the lowest pitch to the
+    highest. Seeded, so a run and its rerun show the same clips.
+    """
+    rng = np.random.default_rng(seed)
+    order = [int(i) for i in rng.permutation(len(rows))]
+    count = min(count, len(rows))
+    pitched = bool(rows) and all("pitch" in row for row in rows)
+    targets = (
+        np.linspace(min(r["pitch"] for r in rows), max(r["pitch"] for r in rows), count) if pitched else [None] * count
+    )
+    chosen: list[int] = []
+    for target in targets:
+        used = {rows[i]["label"] for i in chosen}
+        fresh = [i for i in order if i not in chosen and rows[i]["label"] not in used]
+        pool = fresh or [i for i in order if i not in chosen]
+        chosen.append(pool[0] if target is None else min(pool, key=lambda i: abs(rows[i]["pitch"] - target)))
+    return chosen
+
+
+def spectrogram_grid(
+    spectrograms: np.ndarray, labels: Sequence[str], config: SpectrogramConfig, *, columns: int
+) -> plt.Figure:
+    """A figure of spectrograms [shape=(n, frequency_bins, frames)] in rows of ``columns``, titled by ``labels``."""
+    rows = -(-len(spectrograms) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.3 * rows), squeeze=False)
+    for axis, spectrogram, label in zip(axes.flat, spectrograms, labels):
+        show_spectrogram(axis, spectrogram, config, label)
+    for axis in list(axes.flat)[len(spectrograms) :]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    return figure

@@ -7,6 +7,10 @@ Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time g
 (``LML_DATASET``, see :mod:`lib.paths`). On failure the message names the notebook, the failing
 cell and the error, and the executed copy (with the traceback) is kept.
 
+After a notebook runs, its cell tagged ``results`` (at the top) gets this run's results
+(:func:`lib.report.fill_results_cell`). TensorFlow's C++ start-up notices are kept out of
+the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
+
 A notebook whose metadata says ``latent_music_lab.needs_note_labels`` is skipped on a dataset
 without note labels (a folder of audio): the reason is printed and written to its metrics file.
 """
@@ -20,7 +24,16 @@ import time
 from pathlib import Path
 
 from lib.fileio import load_json, save_json
-from lib.paths import DATASET_ENV_VAR, DEFAULT_DATASET, SHIPPED_DATASETS, dataset_choice, metrics_path, outputs_dir
+from lib.paths import (
+    DATASET_ENV_VAR,
+    DEFAULT_DATASET,
+    SHIPPED_DATASETS,
+    dataset_choice,
+    metrics_path,
+    outputs_dir,
+    shown,
+)
+from lib.report import fill_results_cell
 
 KERNEL_NAME = "latent-music-lab"
 
@@ -65,6 +78,7 @@ def main(arguments: list[str]) -> int:
     if not arguments:
         print("usage: python -m lib.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
         return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernels
     if dataset_choice() not in SHIPPED_DATASETS:  # the kernels run in notebooks/: pass an absolute folder
         os.environ[DATASET_ENV_VAR] = str(Path(dataset_choice()).expanduser().resolve())
     output_folder = outputs_dir() / "notebooks"
@@ -84,7 +98,8 @@ def main(arguments: list[str]) -> int:
             print(describe_failure(Path(name), error), file=sys.stderr)
             print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
             return 1
-        print(f"  done in {seconds:.0f} s -> {output_folder / notebook.name}", flush=True)
+        fill_results_cell(output_folder / notebook.name, notebook.stem)
+        print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
         # Wall time of the latest run of each notebook, for the README and `make check`.
         timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         save_json(timings_path, timings, overwrite=True, announce=False)

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import keras
 import numpy as np
 
 from lib.fileio import load_json, load_npy, save_json, save_npy
+from lib.paths import shown
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +248,36 @@ class _Stopwatch(keras.callbacks.Callback):
         save_json(self.state_path, self.base, overwrite=True, announce=False)
 
 
+class ProgressBar(keras.callbacks.Callback):
+    """One line per training run that updates in place: epochs done, losses, time (tqdm, stdout).
+
+    Replaces Keras's line per epoch: a notebook shows the run's progress, not a log wall, and
+    the curves after it tell the story (TensorBoard and ``history.csv`` keep every epoch).
+    Outside a terminal or notebook the carriage returns leave a plain text trail.
+    """
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.name, self.epochs = name, epochs
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc=self.name, unit="epoch", file=sys.stdout, ncols=110, mininterval=2.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown_logs = {key: logs[key] for key in ("loss", "val_loss") if key in logs}
+        self.bar.set_postfix({key: f"{value:.4g}" for key, value in shown_logs.items()}, refresh=False)
+        self.bar.update(epoch + 1 - self.bar.n)  # a resumed run starts past zero
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.close()
+
+
 def fit_or_load(
     build: Callable[[], keras.Model],
     train_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
@@ -257,7 +289,7 @@ def fit_or_load(
     loss: str | dict | None = "mse",
     retrain: bool = False,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
-    verbose: int = 2,
+    verbose: int = 0,
 ) -> TrainingResult:
     """Train ``build()`` in ``run_folder``, resuming or reusing earlier work where it matches.
 
@@ -273,24 +305,26 @@ def fit_or_load(
         ``config`` it makes the fingerprint under which the finished model is cached.
     retrain : bool
         Ignore a finished model and train again (the old files are replaced, with a log line).
+    verbose : int
+        Keras's own output; 0 (the default) leaves one progress bar per run instead.
     """
     run_folder = Path(run_folder)
     model_path, state_path = run_folder / "model.keras", run_folder / "training.json"
     key = fingerprint(settings, vars(config))
     state = load_json(state_path) if state_path.exists() else {}
     if not retrain and state.get("fingerprint") == key and state.get("finished") and model_path.exists():
-        logger.info("loading the finished model from %s (same settings)", model_path)
+        logger.info("loading the finished model from %s (same settings)", shown(model_path))
         return TrainingResult(load_model(model_path), read_history(run_folder / "history.csv"), state["seconds"], True)
     if state.get("fingerprint") != key or retrain or state.get("finished"):
         # Different settings (or a requested retrain): earlier resume state must not leak in.
         if run_folder.exists():
-            logger.info("starting a fresh run in %s (replacing earlier files)", run_folder)
+            logger.info("starting a fresh run in %s (replacing earlier files)", shown(run_folder))
         for stale in ("backup", "tensorboard", "history.csv", "best.weights.h5", "model.keras"):
             target = run_folder / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         state = {"fingerprint": key, "settings": settings, "training": vars(config), "seconds": 0.0}
     else:
-        logger.info("resuming the interrupted run in %s", run_folder)
+        logger.info("resuming the interrupted run in %s", shown(run_folder))
     state["finished"] = False
     save_json(state_path, state, overwrite=True)
 
@@ -315,6 +349,7 @@ def fit_or_load(
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
         _Stopwatch(state_path, state),
+        *([ProgressBar(f"training {run_folder.name}", config.epochs)] if verbose == 0 else []),
     ]
     model.fit(
         batches.dataset,

@@ -18,6 +18,8 @@ from lib.fileio import load_json, save_json
 from lib.paths import PROJ_ROOT, metrics_path, outputs_dir
 
 REFERENCE_FOLDER = PROJ_ROOT / "docs" / "reference_run"
+FIGURES_FOLDER = PROJ_ROOT / "docs" / "figures"
+README_FIGURES = ("01_rate_distortion.png", "04_generated_grid.png")  # shown in the README, small PNGs
 
 
 def machine() -> str:
@@ -50,6 +52,9 @@ def main() -> int:
             stale.unlink()
         for path in sorted(genres.glob("*.json")):
             shutil.copyfile(path, REFERENCE_FOLDER / "genres" / path.name)
+    FIGURES_FOLDER.mkdir(parents=True, exist_ok=True)
+    for name in README_FIGURES:
+        shutil.copyfile(outputs_dir(smoke=False) / "figures" / name, FIGURES_FOLDER / name)
     timings = load_json(metrics_path("run_notebooks", smoke=False))
     date = max(entry["finished"] for entry in timings.values())[:10]
     save_json(REFERENCE_FOLDER / "about.json", {"date": date, "machine": machine()}, overwrite=True)

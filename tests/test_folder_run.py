@@ -30,7 +30,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     outputs = paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / slug
     notes_metrics = paths.PROJ_ROOT / "outputs" / "smoke" / "metrics" / "00_data.json"
     notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
-    for command in (["-m", "lib.dataset"], ["-m", "lib.run_notebooks", *NOTEBOOKS]):
+    for command in (["-m", "lib.dataset"], ["-m", "lib.run_notebooks", *NOTEBOOKS], ["-m", "lib.report"]):
         finished = subprocess.run(
             [sys.executable, *command], env=environment, cwd=paths.PROJ_ROOT, capture_output=True, text=True
         )
@@ -67,7 +67,20 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     assert generation["classifier"]["family_accuracy"] > 0.5  # two labels: better than chance
 
     assert "needs note labels" in metrics["04_control"]["skipped"]
-    assert (outputs / "notebooks" / "03_vae.ipynb").exists()
+    # The lab report of this smoke run: every executed page linked, 04's reason shown, and pages
+    # that read like a report (no stderr, no absolute paths, no per-epoch logs, results filled in).
+    index = (outputs / "report" / "index.html").read_text()
+    for name in ("00_data", "01_autoencoder", "02_latent_manipulation", "03_vae"):
+        assert f"href='{name}.html'" in index and (outputs / "report" / f"{name}.html").exists()
+        executed = json.loads((outputs / "notebooks" / f"{name}.ipynb").read_text())
+        outputs_text = json.dumps([cell.get("outputs", []) for cell in executed["cells"]])
+        streams = [o for cell in executed["cells"] for o in cell.get("outputs", []) if o["output_type"] == "stream"]
+        assert not [o for o in streams if o["name"] == "stderr"], f"{name} writes to stderr"
+        assert str(paths.PROJ_ROOT) not in outputs_text, f"{name} shows an absolute path"
+        assert "Epoch 1/" not in outputs_text, f"{name} logs every epoch"
+        results = next(cell for cell in executed["cells"] if "results" in cell["metadata"].get("tags", []))
+        assert f"Results of {name}" in json.dumps(results["outputs"])
+    assert "04_control (not executed)" in index and "needs note labels" in index
     after = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
     assert after == notes_before, "a folder run replaced the notes' outputs"
 

@@ -37,3 +37,14 @@ def test_a_changed_figure_changes_the_block():
     changed = copy.deepcopy(runs)
     changed["01_autoencoder"]["rows"][0]["log_mel_distance_db"] += 1.0
     assert results_table.results_block(changed) != results_table.results_block(runs)
+
+
+def test_readme_images_are_committed_and_small():
+    import re
+
+    readme = (PROJ_ROOT / "README.md").read_text()
+    images = re.findall(r'<img src="([^"]+)"', readme)
+    assert images, "the README shows the reference run's key figures"
+    for image in images:
+        path = PROJ_ROOT / image
+        assert path.is_file() and path.stat().st_size < 200_000, image

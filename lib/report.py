@@ -1,0 +1,165 @@
+"""The lab report: a results cell at the top of each stage, and ``make report`` (standalone HTML).
+
+* :func:`show_results` draws a stage's results in its notebook: every target of its metrics file
+  with ✓ or ✗, and the figures that ``lib/expectations.json`` watches, with the reference run's
+  value beside (for the notes). :func:`fill_results_cell` writes the same into an executed
+  notebook's cell tagged ``results`` once the run is over, so the cell at the top shows *this*
+  run's numbers.
+* :func:`build_report` converts the executed notebooks to standalone HTML (nbconvert) and writes
+  an index page that links every page, with each stage's results and its figures: results can
+  be browsed and shared without Jupyter.
+
+Usage: ``python -m lib.report`` (``make report``) for the chosen dataset and mode.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from lib import checks
+from lib.fileio import atomic_write_bytes, load_json
+from lib.paths import DEFAULT_DATASET, dataset_choice, metrics_path, outputs_dir, shown
+
+RESULTS_TAG = "results"
+
+
+def _figure_rows(notebook: str, record: dict, *, notes: bool) -> list[str]:
+    """Table rows for the watched figures that this record holds."""
+    expectations = load_json(checks.EXPECTATIONS_PATH).get(notebook, [])
+    rows = []
+    for expectation in expectations:
+        try:
+            value = checks.resolve(record, expectation["figure"])
+        except KeyError:
+            continue
+        shown_value = f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+        reference, verdict = "", ""
+        if notes:
+            result = checks.check_expectation(notebook, record, expectation)
+            wanted = expectation.get("expected", expectation.get("reference"))
+            reference = html.escape(f"{wanted:.4g}" if isinstance(wanted, float) else str(wanted))
+            verdict = "✓" if result.passed else "✗"
+        rows.append(
+            f"<tr><td><code>{html.escape(expectation['figure'])}</code></td><td>{shown_value}</td>"
+            f"<td>{reference}</td><td>{verdict}</td></tr>"
+        )
+    return rows
+
+
+def results_html(notebook: str, record: dict | None, *, dataset: str | None = None) -> str:
+    """The results of one stage as HTML: targets with ✓/✗, then the watched figures."""
+    dataset = dataset_choice() if dataset is None else dataset
+    if record is None:
+        return f"<p><b>No results yet</b> for {html.escape(notebook)}: run the notebook to the end.</p>"
+    if "skipped" in record:
+        return f"<p><b>Skipped</b> on this dataset: {html.escape(record['skipped'])}</p>"
+    parts = [f"<p><b>Results of {html.escape(notebook)}</b> (dataset {html.escape(shown(dataset))})</p>"]
+    targets = record.get("targets", {})
+    if targets:
+        reached = sum(bool(value) for value in targets.values())
+        items = "".join(
+            f"<tr><td>{'✓' if value else '✗'}</td><td><code>{html.escape(name)}</code></td></tr>"
+            for name, value in targets.items()
+        )
+        parts.append(f"<p>Targets reached: {reached} of {len(targets)}</p><table>{items}</table>")
+    rows = _figure_rows(notebook, record, notes=dataset == DEFAULT_DATASET)
+    if rows:
+        head = "<tr><th>figure</th><th>this run</th><th>reference run</th><th>within</th></tr>"
+        parts.append("<p>Watched figures (<code>lib/expectations.json</code>)</p><table>" + head + "".join(rows))
+        parts.append("</table>")
+    return "".join(parts)
+
+
+def show_results(notebook: str) -> None:
+    """Display a stage's results in its notebook (the last finished run's, until this one ends)."""
+    from IPython.display import HTML, display
+
+    path = metrics_path(notebook)
+    display(HTML(results_html(notebook, load_json(path) if path.exists() else None)))
+
+
+def fill_results_cell(executed: Path, notebook: str) -> bool:
+    """Put this run's results into the executed notebook's cell tagged ``results``.
+
+    Returns False when the notebook has no such cell.
+    """
+    path = metrics_path(notebook)
+    record = load_json(path) if path.exists() else None
+    document = nbformat.read(executed, as_version=4)
+    cells = [cell for cell in document.cells if RESULTS_TAG in cell.get("metadata", {}).get("tags", [])]
+    if not cells:
+        return False
+    cells[0].outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": results_html(notebook, record)}),
+    ]
+    atomic_write_bytes(executed, nbformat.writes(document).encode("utf-8"), overwrite=True, announce=False)
+    return True
+
+
+def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str] | None = None) -> Path:
+    """Convert every executed notebook in ``notebooks_folder`` to HTML in ``report_folder``, copy
+    the figures, and write ``index.html`` linking them all; returns the index's path.
+
+    ``names`` lists the stage notebooks expected (by stem); one that was skipped or never run
+    is listed on the index with the reason.
+    """
+    from nbconvert import HTMLExporter
+
+    executed = sorted(notebooks_folder.glob("*.ipynb"))
+    if not executed and not names:
+        raise FileNotFoundError(f"no executed notebooks in {shown(notebooks_folder)}: run `make run-all` first")
+    report_folder.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
+    sections = []
+    stems = sorted({path.stem for path in executed} | set(names or []))
+    for stem in stems:
+        source = notebooks_folder / f"{stem}.ipynb"
+        metrics = metrics_path(stem)
+        record = load_json(metrics) if metrics.exists() else None
+        if source.exists():
+            body, _ = exporter.from_notebook_node(nbformat.read(source, as_version=4))
+            atomic_write_bytes(report_folder / f"{stem}.html", body.encode("utf-8"), overwrite=True, announce=False)
+            title = f"<h2><a href='{stem}.html'>{html.escape(stem)}</a></h2>"
+        else:
+            title = f"<h2>{html.escape(stem)} (not executed)</h2>"
+        figures = sorted((outputs_dir() / "figures").glob(f"{stem[:2]}_*.png"))
+        (report_folder / "figures").mkdir(exist_ok=True)
+        for figure in figures:
+            shutil.copyfile(figure, report_folder / "figures" / figure.name)
+        images = "".join(f"<img src='figures/{f.name}' style='max-width:48%;margin:4px'/>" for f in figures)
+        sections.append(title + results_html(stem, record) + images)
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>latent music lab: report</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;"
+        "text-align:left}table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style>"
+        f"</head><body><h1>latent music lab: report</h1><p>dataset {html.escape(shown(dataset_choice()))}</p>"
+        + "".join(sections)
+        + "</body></html>"
+    )
+    index = report_folder / "index.html"
+    atomic_write_bytes(index, page.encode("utf-8"), overwrite=True, announce=False)
+    return index
+
+
+def main() -> int:
+    """``python -m lib.report``: the report of the chosen dataset's last run."""
+    stems = [
+        path.stem for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    ]
+    try:
+        index = build_report(outputs_dir() / "notebooks", outputs_dir() / "report", names=stems)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"report: {shown(index)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

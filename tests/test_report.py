@@ -1,0 +1,58 @@
+"""The lab report: results cells, and the HTML report with an index that links every page."""
+
+from __future__ import annotations
+
+import nbformat
+
+from lib import report
+
+
+def _executed_notebook(path, *, with_results_cell=True):
+    cells = [nbformat.v4.new_markdown_cell("# 01 · a stage")]
+    if with_results_cell:
+        cells.append(nbformat.v4.new_code_cell("show_results('01_autoencoder')", metadata={"tags": ["results"]}))
+    cells.append(nbformat.v4.new_code_cell("print('hello')"))
+    cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+def test_results_show_every_target_and_the_watched_figures():
+    record = {
+        "rows": [{"method": "autoencoder", "latent_dim": 8, "log_mel_distance_db": 3.5}],
+        "targets": {"beats_pca_at_every_size": True, "within_1_5_db_of_oracle_at_100x": False},
+    }
+    page = report.results_html("01_autoencoder", record, dataset="notes")
+    assert "Targets reached: 1 of 2" in page
+    assert "✓</td><td><code>beats_pca_at_every_size" in page and "✗</td><td><code>within_1_5_db" in page
+    assert "rows[method=autoencoder,latent_dim=8].log_mel_distance_db</code></td><td>3.5</td>" in page
+    assert "No results yet" in report.results_html("01_autoencoder", None)
+    assert "Skipped" in report.results_html("04_control", {"skipped": "needs note labels"})
+
+
+def test_the_results_cell_is_filled_after_a_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "metrics_path", lambda name: tmp_path / f"{name}.json")
+    (tmp_path / "01_autoencoder.json").write_text('{"targets": {"beats_pca_at_every_size": true}}')
+    executed = _executed_notebook(tmp_path / "01_autoencoder.ipynb")
+    assert report.fill_results_cell(executed, "01_autoencoder")
+    cell = nbformat.read(executed, as_version=4).cells[1]
+    assert "Targets reached: 1 of 1" in cell.outputs[0]["data"]["text/html"]
+    assert not report.fill_results_cell(_executed_notebook(tmp_path / "other.ipynb", with_results_cell=False), "x")
+
+
+def test_the_report_links_every_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "metrics_path", lambda name: tmp_path / "metrics" / f"{name}.json")
+    monkeypatch.setattr(report, "outputs_dir", lambda: tmp_path)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "02_b.json").write_text('{"skipped": "needs note labels"}')
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "01_curve.png").write_bytes(b"\x89PNG")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _executed_notebook(notebooks / "01_a.ipynb")
+    index = report.build_report(notebooks, tmp_path / "report", names=["01_a", "02_b"])
+    page = index.read_text()
+    assert "href='01_a.html'" in page and (tmp_path / "report" / "01_a.html").exists()
+    assert "02_b (not executed)" in page and "needs note labels" in page
+    assert "figures/01_curve.png" in page and (tmp_path / "report" / "figures" / "01_curve.png").exists()
+    assert "hello" in (tmp_path / "report" / "01_a.html").read_text()
