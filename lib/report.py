@@ -83,22 +83,44 @@ def show_results(notebook: str) -> None:
     display(HTML(results_html(notebook, load_json(path) if path.exists() else None)))
 
 
+def tidy_streams(document: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Merge each cell's consecutive stream outputs and keep, on every line, only the text after
+    its last carriage return: a progress bar's dozens of updates become its final state, as a
+    terminal or Jupyter shows it."""
+    for cell in document.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else None
+            if output.output_type == "stream" and previous is not None and previous.output_type == "stream":
+                if previous.name == output.name:
+                    previous.text += output.text
+                    continue
+            merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                lines = output.text.split("\n")
+                output.text = "\n".join(line.rstrip("\r").split("\r")[-1] for line in lines)
+        if "outputs" in cell:
+            cell.outputs = merged
+    return document
+
+
 def fill_results_cell(executed: Path, notebook: str) -> bool:
-    """Put this run's results into the executed notebook's cell tagged ``results``.
+    """Put this run's results into the executed notebook's cell tagged ``results``, and tidy its
+    progress bars (:func:`tidy_streams`).
 
     Returns False when the notebook has no such cell.
     """
     path = metrics_path(notebook)
     record = load_json(path) if path.exists() else None
-    document = nbformat.read(executed, as_version=4)
+    document = tidy_streams(nbformat.read(executed, as_version=4))
     cells = [cell for cell in document.cells if RESULTS_TAG in cell.get("metadata", {}).get("tags", [])]
-    if not cells:
-        return False
-    cells[0].outputs = [
-        nbformat.v4.new_output("display_data", data={"text/html": results_html(notebook, record)}),
-    ]
+    if cells:
+        cells[0].outputs = [
+            nbformat.v4.new_output("display_data", data={"text/html": results_html(notebook, record)}),
+        ]
     atomic_write_bytes(executed, nbformat.writes(document).encode("utf-8"), overwrite=True, announce=False)
-    return True
+    return bool(cells)
 
 
 def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str] | None = None) -> Path:
@@ -123,7 +145,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
         metrics = metrics_path(stem)
         record = load_json(metrics) if metrics.exists() else None
         if source.exists():
-            body, _ = exporter.from_notebook_node(nbformat.read(source, as_version=4))
+            body, _ = exporter.from_notebook_node(tidy_streams(nbformat.read(source, as_version=4)))
             atomic_write_bytes(report_folder / f"{stem}.html", body.encode("utf-8"), overwrite=True, announce=False)
             title = f"<h2><a href='{stem}.html'>{html.escape(stem)}</a></h2>"
         else:

@@ -14,6 +14,8 @@ import platform
 import shutil
 import sys
 
+from PIL import Image
+
 from lib.fileio import load_json, save_json
 from lib.paths import PROJ_ROOT, metrics_path, outputs_dir
 
@@ -53,8 +55,10 @@ def main() -> int:
         for path in sorted(genres.glob("*.json")):
             shutil.copyfile(path, REFERENCE_FOLDER / "genres" / path.name)
     FIGURES_FOLDER.mkdir(parents=True, exist_ok=True)
-    for name in README_FIGURES:
-        shutil.copyfile(outputs_dir(smoke=False) / "figures" / name, FIGURES_FOLDER / name)
+    for name in README_FIGURES:  # shrunk to 640 px and 256 colours: the repo stays small
+        with Image.open(outputs_dir(smoke=False) / "figures" / name) as image:
+            image.thumbnail((640, 640))
+            image.convert("RGB").quantize(256).save(FIGURES_FOLDER / name, optimize=True)
     timings = load_json(metrics_path("run_notebooks", smoke=False))
     date = max(entry["finished"] for entry in timings.values())[:10]
     save_json(REFERENCE_FOLDER / "about.json", {"date": date, "machine": machine()}, overwrite=True)

@@ -78,6 +78,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
         assert not [o for o in streams if o["name"] == "stderr"], f"{name} writes to stderr"
         assert str(paths.PROJ_ROOT) not in outputs_text, f"{name} shows an absolute path"
         assert "Epoch 1/" not in outputs_text, f"{name} logs every epoch"
+        assert "\\r" not in outputs_text, f"{name} keeps every state of a progress bar"
         results = next(cell for cell in executed["cells"] if "results" in cell["metadata"].get("tags", []))
         assert f"Results of {name}" in json.dumps(results["outputs"])
     assert "04_control (not executed)" in index and "needs note labels" in index

@@ -56,3 +56,18 @@ def test_the_report_links_every_page(tmp_path, monkeypatch):
     assert "02_b (not executed)" in page and "needs note labels" in page
     assert "figures/01_curve.png" in page and (tmp_path / "report" / "figures" / "01_curve.png").exists()
     assert "hello" in (tmp_path / "report" / "01_a.html").read_text()
+
+
+def test_progress_bars_collapse_to_their_final_state():
+    cell = nbformat.v4.new_code_cell("fit()")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="loading\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\rtraining:  10%| 1/10"),
+        nbformat.v4.new_output("stream", name="stdout", text="\rtraining: 100%| 10/10"),
+        nbformat.v4.new_output("stream", name="stdout", text="\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+    ]
+    document = report.tidy_streams(nbformat.v4.new_notebook(cells=[cell]))
+    outputs = document.cells[0].outputs
+    assert [o.name for o in outputs] == ["stdout", "stderr"]
+    assert outputs[0].text == "loading\ntraining: 100%| 10/10\n"
