@@ -6,8 +6,8 @@ Builds a folder of HOURS of "songs" as a user's disk holds them (44.1 kHz stereo
 minutes each, two label folders) from the genre collection's audio (``make data DATASET=genres``
 first), then prepares it with :func:`lib.collection.prepare_collection` in a child process and
 writes ``outputs/metrics/bench_preparation.json``: hours, seconds, hours of audio per minute,
-and the child's peak resident memory. The folder is kept under ``data/bench-music/`` (gitignored)
-and reused; the preparation is always redone from scratch.
+and the child's peak resident memory (and what its imports alone take). The folder is kept
+under ``data/bench-music/`` (gitignored) and reused; the preparation is always redone.
 """
 
 from __future__ import annotations
@@ -57,14 +57,25 @@ def build_folder(folder: Path, hours: float) -> Path:
     return folder
 
 
+# Peak memory is the child's VmHWM (Linux): ru_maxrss would carry over the parent's peak
+# across fork and exec, and the parent has just held whole songs while writing the folder.
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from lib.collection import prepare_collection
+
+def peak_mib():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+imported = peak_mib()
 started = time.perf_counter()
 report = prepare_collection(Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "hours": report.hours, "clips": report.clips,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": peak_mib(), "imports_rss_mib": imported}))
 """
 
 
@@ -85,6 +96,7 @@ def main(arguments: list[str]) -> int:
         "seconds": round(result["seconds"], 1),
         "hours_per_minute": round(result["hours"] / (result["seconds"] / 60), 2),
         "peak_rss_mib": round(result["peak_rss_mib"], 1),
+        "rss_after_imports_mib": round(result["imports_rss_mib"], 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     save_json(metrics_path("bench_preparation", smoke=False), record, overwrite=True)

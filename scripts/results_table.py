@@ -257,7 +257,7 @@ def folder_stage0(data: dict, bench: dict | None) -> list[str]:
             f"**Preparation speed** (`bench_preparation.json`, scripts/bench_preparation.py): {bench['hours']:.2f} h "
             f"of {bench['folder']} ({bench['files']} files) prepared in {bench['seconds']:.0f} s, "
             f"**{bench['hours_per_minute']:.2f} hours of audio per minute**, peak memory "
-            f"{bench['peak_rss_mib']:.0f} MiB.\n"
+            f"{bench['peak_rss_mib']:.0f} MiB ({bench['rss_after_imports_mib']:.0f} MiB of it the libraries).\n"
         )
     return lines
 
