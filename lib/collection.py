@@ -103,7 +103,10 @@ class CollectionConfig:
 
     def fingerprint(self) -> str:
         """Short hash of this configuration and the representation's."""
-        text = json.dumps({"collection": asdict(self), "representation": asdict(SpectrogramConfig())}, sort_keys=True)
+        text = json.dumps(
+            {"collection": asdict(self), "representation": asdict(SpectrogramConfig()), "peak_fit": PEAK_FIT_CLIPS},
+            sort_keys=True,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
