@@ -30,6 +30,7 @@ from scipy import signal
 
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes
+from lib.paths import shown
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,9 @@ def check_file(path: str | Path, *, extensions: tuple[str, ...] = AUDIO_EXTENSIO
     """
     path = Path(path)
     if path.is_symlink() and not path.exists():
-        raise AudioInputError(f"broken symbolic link (points to {os.readlink(path)}, which does not exist)", path)
+        target = os.readlink(path)
+        shown_target = shown(target) if os.path.isabs(target) else target
+        raise AudioInputError(f"broken symbolic link (points to {shown_target}, which does not exist)", path)
     if not path.is_file():
         raise AudioInputError("no such file", path)
     suffix = path.suffix.lower()

@@ -59,7 +59,7 @@ def skip_reason(notebook: Path, dataset: str) -> str | None:
     """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
     metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
     if metadata.get("latent_music_lab", {}).get("needs_note_labels") and dataset != DEFAULT_DATASET:
-        return f"needs note labels (pitch, velocity, instrument family), which DATASET={dataset} does not have"
+        return f"needs note labels (pitch, velocity, instrument family), which DATASET={shown(dataset)} does not have"
     return None
 
 

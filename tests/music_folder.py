@@ -64,6 +64,6 @@ def write_music_folder(folder: Path, *, files_per_label: int = 5, seconds: float
     soundfile.write(folder / "winds" / "silent.wav", np.zeros(32_000), 16_000)
     link = folder / "winds" / "gone.wav"
     if not link.is_symlink():
-        os.symlink(folder / "winds" / "deleted.wav", link)
+        os.symlink("deleted.wav", link)  # relative, as most links on a music disk are
     done.write_text("")
     return folder
