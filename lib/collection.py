@@ -47,7 +47,7 @@ import numpy as np
 
 from lib.audio import AudioStream, check_file, walk_folder
 from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, load_json, save_json, save_npy
+from lib.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy
 from lib.paths import shown
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
@@ -302,11 +302,7 @@ def prepare_collection(
             stale.unlink(missing_ok=True)
     save_json(settings_path, {"config": asdict(config), "config_fingerprint": config.fingerprint()}, overwrite=True)
     journal = _Journal(destination / "journal.jsonl")
-    done = {
-        name: entry
-        for name, entry in journal.entries().items()
-        if name in identities and entry.get("identity") == identities[name]
-    }
+    done = _current(journal.entries(), identities)
     existing = sorted(int(path.stem.split("-")[1]) for path in shard_folder.glob("clips-*.npy"))
     writer = _ShardWriter(
         shard_folder, journal, shard_clips=config.shard_clips, next_shard=(existing[-1] + 1) if existing else 0
@@ -317,7 +313,7 @@ def prepare_collection(
     bar = tqdm(todo, desc=f"preparing {source.name}", unit="file", disable=None if progress else True, file=sys.stderr)
     for path in bar:
         relative = path.relative_to(source)
-        entry = _prepare_file(path, relative, source.name, config, writer)
+        entry = _prepare_file(path, relative, identities[relative.as_posix()], source.name, config, writer)
         writer.finish(entry)
         if entry["status"] == "ok":
             report.files_prepared += 1
@@ -326,8 +322,7 @@ def prepare_collection(
         for note in entry.get("notes", []):
             _say(bar, f"note {shown(path)}: {note}")
     writer.flush()
-    entries = {name: entry for name, entry in journal.entries().items() if name in identities}
-    entries = {name: entry for name, entry in entries.items() if entry.get("identity") == identities[name]}
+    entries = _current(journal.entries(), identities)
     report.skipped = {name: entry["problem"] for name, entry in entries.items() if entry["status"] != "ok"}
     report.skipped.update({str(folder): problem for folder, problem in unreadable_folders.items()})
     good = {name: entry for name, entry in entries.items() if entry["status"] == "ok"}
@@ -340,6 +335,11 @@ def prepare_collection(
     return report
 
 
+def _current(entries: dict[str, dict], identities: dict[str, dict]) -> dict[str, dict]:
+    """Journal entries of files still in the folder and unchanged since they were prepared."""
+    return {name: entry for name, entry in entries.items() if entry.get("identity") == identities.get(name)}
+
+
 def _say(bar, message: str) -> None:
     """One warning line that does not tear the progress bar."""
     if bar.disable:
@@ -348,9 +348,11 @@ def _say(bar, message: str) -> None:
         bar.write(message, file=sys.stderr)
 
 
-def _prepare_file(path: Path, relative: Path, root_name: str, config: CollectionConfig, writer: _ShardWriter) -> dict:
+def _prepare_file(
+    path: Path, relative: Path, identity: dict, root_name: str, config: CollectionConfig, writer: _ShardWriter
+) -> dict:
     """Decode one file into the writer; returns its journal entry (``status`` ok or skipped)."""
-    entry = {"file": relative.as_posix(), "identity": file_identity(path), "label": file_label(relative, root_name)}
+    entry = {"file": relative.as_posix(), "identity": identity, "label": file_label(relative, root_name)}
     mark = writer.mark()
     try:
         check_file(path)
@@ -609,9 +611,7 @@ def load_collection(folder: str | Path) -> FolderDataset:
     if not info_path.exists():
         raise AudioInputError("no prepared collection here; run `make data DATASET=<folder>`", folder)
     info = load_json(info_path)
-    config = CollectionConfig(
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in info["config"].items()}
-    )
+    config = config_from_json(CollectionConfig, info["config"])
     manifest = _read_manifest(folder / "manifest.csv")
     if len(manifest) != info["clips"]:
         raise AudioInputError(

@@ -32,7 +32,7 @@ import numpy as np
 
 from lib import collection
 from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
+from lib.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy
 from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, data_dir, dataset_choice, shown, smoke_mode
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
@@ -319,9 +319,7 @@ def load_dataset(
     if not info_path.exists():
         raise AudioInputError("no dataset here; run `make data`", folder)
     info = load_json(info_path)
-    stored_config = DatasetConfig(
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in info["config"].items()}
-    )
+    stored_config = config_from_json(DatasetConfig, info["config"])
     waveforms = load_npy(folder / "waveforms.npy")
     manifest = _read_manifest(folder / "manifest.csv")
     if waveforms.shape != (len(manifest), stored_config.clip_samples):

@@ -66,6 +66,11 @@ def load_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def config_from_json(config_class: type, values: dict) -> Any:
+    """A frozen config dataclass from its JSON form (``asdict``): JSON lists become tuples again."""
+    return config_class(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+
+
 def save_npy(path: str | Path, array: np.ndarray, *, overwrite: bool = False, announce: bool = True) -> Path:
     """Write a numeric array as ``.npy``, atomically. Object arrays are refused."""
     array = np.asarray(array)

@@ -23,7 +23,7 @@ import nbformat
 
 from lib import checks
 from lib.fileio import atomic_write_bytes, load_json
-from lib.paths import DEFAULT_DATASET, dataset_choice, metrics_path, outputs_dir, shown
+from lib.paths import DEFAULT_DATASET, PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
 
 RESULTS_TAG = "results"
 
@@ -171,9 +171,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
 
 def main() -> int:
     """``python -m lib.report``: the report of the chosen dataset's last run."""
-    stems = [
-        path.stem for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    ]
+    stems = [path.stem for path in sorted((PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     try:
         index = build_report(outputs_dir() / "notebooks", outputs_dir() / "report", names=stems)
     except FileNotFoundError as error:

@@ -274,8 +274,7 @@ class ProgressBar(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.bar is not None:
-            self.bar.refresh()
-            self.bar.close()
+            self.bar.close()  # draws the final state
 
 
 def fit_or_load(
