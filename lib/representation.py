@@ -8,36 +8,31 @@ nothing per clip has to be remembered.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 
 from lib.errors import AudioInputError
 from lib.fileio import load_json, save_json
+from lib.inversion import PHASE_INITS, griffin_lim, stft
 
 AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0)
-INVERSE_CHUNK = 32  # spectrograms per Griffin-Lim call; chunks run on parallel threads
 
 
-def stft_magnitude(waveforms: np.ndarray, *, n_fft: int, hop_length: int, chunk: int = 16) -> np.ndarray:
+def stft_magnitude(waveforms: np.ndarray, *, n_fft: int, hop_length: int, chunk: int = 64) -> np.ndarray:
     """|STFT| of waveforms [shape=(..., n)] -> [shape=(..., n_fft // 2 + 1, frames)], centred frames.
 
-    Works through the clips in chunks: librosa's STFT of one huge batch walks it one frame
-    column at a time across every clip (its memory block is fixed), which thrashes the cache
-    and is far slower for thousands of clips.
+    Works through the clips in chunks that stay in cache (float32 real FFTs, see ``lib.inversion``).
     """
-    waveforms = np.asarray(waveforms)
+    waveforms = np.asarray(waveforms, dtype=np.float32)
     flat = waveforms.reshape(-1, waveforms.shape[-1])
-    spectrum = np.concatenate(
-        [
-            np.abs(librosa.stft(flat[start : start + chunk], n_fft=n_fft, hop_length=hop_length))
-            for start in range(0, len(flat), chunk)
-        ]
-    )
+    pieces = [
+        np.abs(stft(flat[start : start + chunk], n_fft=n_fft, hop_length=hop_length)).swapaxes(1, 2)
+        for start in range(0, len(flat), chunk)
+    ]
+    frames = 1 + waveforms.shape[-1] // hop_length
+    spectrum = np.concatenate(pieces) if pieces else np.zeros((0, n_fft // 2 + 1, frames), np.float32)
     return spectrum.reshape(*waveforms.shape[:-1], *spectrum.shape[-2:])
 
 
@@ -73,19 +68,30 @@ class SpectrogramRepresentation:
     config : SpectrogramConfig
         Shapes and the normalisation constants.
     griffin_lim_iterations : int
-        Iterations of Griffin-Lim in ``inverse``.
+        Iterations of Griffin-Lim in ``inverse`` (16 by default: chosen by ``make bench``'s
+        sweep of quality against speed, see the README's Performance section).
     momentum : float
         Momentum of the fast Griffin-Lim variant (0.99 is librosa's default).
+    phase_init : str
+        Griffin-Lim's starting phase: "gradient" (from the magnitude's slopes) or "random".
     """
 
     def __init__(
-        self, config: SpectrogramConfig | None = None, *, griffin_lim_iterations: int = 32, momentum: float = 0.99
+        self,
+        config: SpectrogramConfig | None = None,
+        *,
+        griffin_lim_iterations: int = 16,
+        momentum: float = 0.99,
+        phase_init: str = "gradient",
     ) -> None:
         self.config = config or SpectrogramConfig()
         if griffin_lim_iterations < 1:
             raise ValueError(f"griffin_lim_iterations must be at least 1, got {griffin_lim_iterations}")
+        if phase_init not in PHASE_INITS:
+            raise ValueError(f"phase_init must be one of {PHASE_INITS}, got {phase_init!r}")
         self.griffin_lim_iterations = griffin_lim_iterations
         self.momentum = momentum
+        self.phase_init = phase_init
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -146,29 +152,16 @@ class SpectrogramRepresentation:
         pad = [(0, 0)] * (magnitude.ndim - 2) + [(0, config.n_fft // 2 + 1 - config.frequency_bins), (0, 0)]
         magnitude = np.pad(magnitude, pad)
         batch_shape = magnitude.shape[:-2]
-        flat = magnitude.reshape(-1, *magnitude.shape[-2:])
-        # Griffin-Lim is the slow step; librosa's FFTs release the GIL, so threads over
-        # fixed-size chunks use every core. Chunks of a fixed size keep the result
-        # independent of the number of threads.
-        chunks = [flat[start : start + INVERSE_CHUNK] for start in range(0, len(flat), INVERSE_CHUNK)]
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            pieces = list(pool.map(self._griffin_lim, chunks))
-        waveforms = np.concatenate(pieces) if pieces else np.zeros((0, config.clip_samples), np.float32)
-        return waveforms.reshape(*batch_shape, config.clip_samples)
-
-    def _griffin_lim(self, magnitude: np.ndarray) -> np.ndarray:
-        """Griffin-Lim on full-size magnitudes [shape=(n, n_fft // 2 + 1, real_frames)]."""
-        config = self.config
-        waveforms = librosa.griffinlim(
-            magnitude,
-            n_iter=self.griffin_lim_iterations,
-            hop_length=config.hop_length,
+        waveforms = griffin_lim(
+            magnitude.reshape(-1, *magnitude.shape[-2:]),
             n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            samples=config.clip_samples,
+            iterations=self.griffin_lim_iterations,
             momentum=self.momentum,
-            length=config.clip_samples,
-            random_state=0,
+            init=self.phase_init,
         )
-        return waveforms.astype(np.float32)
+        return waveforms.reshape(*batch_shape, config.clip_samples)
 
     def _check_waveforms(self, waveforms: np.ndarray) -> np.ndarray:
         waveforms = np.asarray(waveforms, dtype=np.float32)
@@ -184,6 +177,7 @@ class SpectrogramRepresentation:
             "config": asdict(self.config),
             "griffin_lim_iterations": self.griffin_lim_iterations,
             "momentum": self.momentum,
+            "phase_init": self.phase_init,
         }
         return save_json(path, content, overwrite=overwrite)
 
@@ -191,7 +185,11 @@ class SpectrogramRepresentation:
     def load(cls, path: str | Path, **overrides: float) -> SpectrogramRepresentation:
         """Rebuild a representation from its JSON (``overrides`` replace Griffin-Lim settings)."""
         content = load_json(path)
-        settings = {"griffin_lim_iterations": content["griffin_lim_iterations"], "momentum": content["momentum"]}
+        settings = {
+            "griffin_lim_iterations": content["griffin_lim_iterations"],
+            "momentum": content["momentum"],
+            "phase_init": content.get("phase_init", "gradient"),
+        }
         settings.update(overrides)
         return cls(SpectrogramConfig(**content["config"]), **settings)
 

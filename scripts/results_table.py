@@ -60,9 +60,10 @@ def header(runs: dict[str, dict]) -> list[str]:
             f"Reference run: `make run-all` on a fresh clone, {about['date']}, {about['machine']}; "
             f"notebooks {' / '.join(names)}: {seconds} ({total:.1f} min of notebooks)."
         )
+    iterations = runs.get("00_data", {}).get("oracle_inversion", {}).get("griffin_lim_iterations", "?")
     lines.append(
-        "Distances are measured on the test clips after going back to audio (Griffin-Lim, 32 iterations, "
-        "momentum 0.99).\n"
+        f"Distances are measured on the test clips after going back to audio (Griffin-Lim, {iterations} iterations, "
+        "momentum 0.99, phase initialised from the magnitude).\n"
     )
     return lines
 
