@@ -102,7 +102,15 @@ def gradient_phase(magnitude: np.ndarray, *, n_fft: int, hop_length: int, floor_
 
 
 def _griffin_lim_chunk(
-    magnitude: np.ndarray, *, n_fft: int, hop_length: int, samples: int, iterations: int, momentum: float, init: str, seed: int
+    magnitude: np.ndarray,
+    *,
+    n_fft: int,
+    hop_length: int,
+    samples: int,
+    iterations: int,
+    momentum: float,
+    init: str,
+    seed: int,
 ) -> np.ndarray:
     """Griffin-Lim on one chunk: magnitudes [shape=(n, frames, bins)] -> waveforms [shape=(n, samples)]."""
     count, frames = magnitude.shape[:2]
