@@ -13,6 +13,11 @@ DATASET ?= notes
 SHIPPED_DATASETS := notes genres
 export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$(abspath $(DATASET)))
 
+# Where training runs: default (one device), mirrored (every local GPU) or multi-worker (machines
+# listed in TF_CONFIG, one command per machine; see the README's "Several machines").
+DISTRIBUTION ?= default
+export LML_DISTRIBUTION := $(DISTRIBUTION)
+
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lib import distribute
 from lib.fileio import load_json, load_npy, save_json, save_npy
 from lib.paths import shown
 
@@ -131,6 +132,7 @@ class EpochShuffledBatches:
             .prefetch(2)
             .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
         )
+        self.dataset = distribute.shard_by_data(self.dataset)  # each worker's part of every batch
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
@@ -289,6 +291,7 @@ def fit_or_load(
     retrain: bool = False,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int = 0,
+    strategy=None,
 ) -> TrainingResult:
     """Train ``build()`` in ``run_folder``, resuming or reusing earlier work where it matches.
 
@@ -306,6 +309,10 @@ def fit_or_load(
         Ignore a finished model and train again (the old files are replaced, with a log line).
     verbose : int
         Keras's own output; 0 (the default) leaves one progress bar per run instead.
+    strategy : tf.distribute.Strategy, optional
+        Where to train (default: ``lib.distribute.make_strategy()``, chosen by
+        ``LML_DISTRIBUTION``). Under any strategy but the default, the returned model is the
+        saved one reloaded, so everything after training runs locally.
     """
     run_folder = Path(run_folder)
     model_path, state_path = run_folder / "model.keras", run_folder / "training.json"
@@ -327,10 +334,15 @@ def fit_or_load(
     state["finished"] = False
     save_json(state_path, state, overwrite=True)
 
+    strategy = strategy or distribute.make_strategy()
+    distributed = strategy is not distribute.make_strategy("default")
+    if distributed:
+        logger.info("training under %s", distribute.describe(strategy))
     keras.utils.set_random_seed(config.seed)
-    model = build()
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-    model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
+    with strategy.scope():
+        model = build()
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+        model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
     inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
     batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
     callbacks = [
@@ -362,4 +374,6 @@ def fit_or_load(
     (run_folder / "best.weights.h5").unlink(missing_ok=True)  # the final model holds the best weights
     state["finished"] = True
     save_json(state_path, state, overwrite=True)
+    if distributed:  # evaluation after training is local: the saved model, outside the strategy
+        model = load_model(model_path)
     return TrainingResult(model, read_history(run_folder / "history.csv"), state["seconds"], False)
