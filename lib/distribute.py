@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import cache
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
 ENVIRONMENT_VARIABLE = "LML_DISTRIBUTION"
@@ -68,7 +68,7 @@ def make_strategy(name: str | None = None):
     return _strategy(name or strategy_name())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _strategy(name: str):
     import tensorflow as tf
 
