@@ -21,7 +21,7 @@ export LML_DISTRIBUTION := $(DISTRIBUTION)
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all report check test lint format lab explore check-outputs clean lock
+.PHONY: help setup browser data run-all report bench check test lint format lab explore check-outputs clean lock
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ run-all: setup ## Build DATASET, run every notebook headless into its outputs fo
 
 report: setup ## The last run's executed notebooks as standalone HTML with an index: <outputs>/report/index.html
 	$(BIN)/python -m lib.report
+
+bench: setup ## Measure speed (real-time factors, Griffin-Lim sweep, training throughput, peak memory): <outputs>/metrics/bench.json
+	$(BIN)/python -m lib.bench
 
 check: setup ## Compare the last full run's outputs/metrics/*.json with lib/expectations.json; fail on regressions
 	$(BIN)/python -m lib.checks

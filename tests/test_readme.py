@@ -32,6 +32,17 @@ def test_readme_genre_results_match_their_snapshot():
     )
 
 
+def test_readme_performance_matches_the_reference_bench():
+    runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
+    assert "bench" in runs, "docs/reference_run/bench.json: run `make bench` after the reference run-all"
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.PERFORMANCE_BEGIN, results_table.PERFORMANCE_END)
+    assert block == results_table.performance_block(runs["bench"]), (
+        "README performance differs from docs/reference_run/bench.json: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
 def test_a_changed_figure_changes_the_block():
     runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     changed = copy.deepcopy(runs)
