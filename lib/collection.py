@@ -465,7 +465,7 @@ def _write_outputs(
     atomic_write_bytes(destination / "manifest.csv", payload, overwrite=True, announce=False)
     train = [row for row in rows if row["split"] == "train"]
     pick = np.sort(np.random.default_rng(config.seed).permutation(len(train))[:PEAK_FIT_CLIPS])
-    spectrogram_config = SpectrogramConfig(sample_rate=config.sample_rate, clip_samples=config.clip_samples)
+    spectrogram_config = SpectrogramConfig.for_clip(sample_rate=config.sample_rate, clip_samples=config.clip_samples)
     representation = SpectrogramRepresentation(spectrogram_config)
     sample = _read_clips(destination / "shards", [train[i] for i in pick])
     peak_db = fit_peak_db(representation.magnitude(sample))

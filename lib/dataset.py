@@ -374,6 +374,11 @@ def main() -> None:
         build_dataset()
     dataset = load_dataset()
     print(f"dataset in {dataset.folder}: {dataset.counts()}")
+    if dataset_choice() == "genres":  # and the 4 s phrases of notebook 05
+        from lib import genre_lab
+
+        phrases = genre_lab.load_phrases()
+        print(f"phrases in {phrases.folder}: {phrases.counts()}")
 
 
 if __name__ == "__main__":

@@ -88,9 +88,9 @@ def outputs_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
     return root if slug == DEFAULT_DATASET else root / "datasets" / slug
 
 
-def metrics_path(notebook_name: str, smoke: bool | None = None) -> Path:
-    """Path of ``<outputs>/metrics/<notebook_name>.json``."""
-    return outputs_dir(smoke) / "metrics" / f"{notebook_name}.json"
+def metrics_path(notebook_name: str, smoke: bool | None = None, dataset: str | None = None) -> Path:
+    """Path of ``<outputs>/metrics/<notebook_name>.json`` (of ``dataset``, default the chosen one)."""
+    return outputs_dir(smoke, dataset) / "metrics" / f"{notebook_name}.json"
 
 
 def models_dir(smoke: bool | None = None) -> Path:

@@ -75,12 +75,21 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
     return "".join(parts)
 
 
-def show_results(notebook: str) -> None:
-    """Display a stage's results in its notebook (the last finished run's, until this one ends)."""
+def notebook_dataset(notebook: Path) -> str | None:
+    """The dataset a notebook always works on (metadata ``latent_music_lab.dataset``), or None."""
+    metadata = nbformat.read(notebook, as_version=4).get("metadata", {})
+    return metadata.get("latent_music_lab", {}).get("dataset")
+
+
+def show_results(notebook: str, dataset: str | None = None) -> None:
+    """Display a stage's results in its notebook (the last finished run's, until this one ends).
+
+    ``dataset`` names the dataset of a stage that always works on one (notebook 05: genres).
+    """
     from IPython.display import HTML, display
 
-    path = metrics_path(notebook)
-    display(HTML(results_html(notebook, load_json(path) if path.exists() else None)))
+    path = metrics_path(notebook, dataset=dataset)
+    display(HTML(results_html(notebook, load_json(path) if path.exists() else None, dataset=dataset)))
 
 
 def tidy_streams(document: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -105,19 +114,19 @@ def tidy_streams(document: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return document
 
 
-def fill_results_cell(executed: Path, notebook: str) -> bool:
+def fill_results_cell(executed: Path, notebook: str, dataset: str | None = None) -> bool:
     """Put this run's results into the executed notebook's cell tagged ``results``, and tidy its
-    progress bars (:func:`tidy_streams`).
+    progress bars (:func:`tidy_streams`). ``dataset``: the stage's own dataset, if it has one.
 
     Returns False when the notebook has no such cell.
     """
-    path = metrics_path(notebook)
+    path = metrics_path(notebook, dataset=dataset)
     record = load_json(path) if path.exists() else None
     document = tidy_streams(nbformat.read(executed, as_version=4))
     cells = [cell for cell in document.cells if RESULTS_TAG in cell.get("metadata", {}).get("tags", [])]
     if cells:
         cells[0].outputs = [
-            nbformat.v4.new_output("display_data", data={"text/html": results_html(notebook, record)}),
+            nbformat.v4.new_output("display_data", data={"text/html": results_html(notebook, record, dataset=dataset)}),
         ]
     atomic_write_bytes(executed, nbformat.writes(document).encode("utf-8"), overwrite=True, announce=False)
     return bool(cells)
@@ -142,7 +151,8 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
     stems = sorted({path.stem for path in executed} | set(names or []))
     for stem in stems:
         source = notebooks_folder / f"{stem}.ipynb"
-        metrics = metrics_path(stem)
+        own = notebook_dataset(source) if source.exists() else None  # a stage with a dataset of its own
+        metrics = metrics_path(stem, dataset=own)
         record = load_json(metrics) if metrics.exists() else None
         if source.exists():
             body, _ = exporter.from_notebook_node(tidy_streams(nbformat.read(source, as_version=4)))
@@ -150,12 +160,12 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
             title = f"<h2><a href='{stem}.html'>{html.escape(stem)}</a></h2>"
         else:
             title = f"<h2>{html.escape(stem)} (not executed)</h2>"
-        figures = sorted((outputs_dir() / "figures").glob(f"{stem[:2]}_*.png"))
+        figures = sorted((outputs_dir(dataset=own) / "figures").glob(f"{stem[:2]}_*.png"))
         (report_folder / "figures").mkdir(exist_ok=True)
         for figure in figures:
             shutil.copyfile(figure, report_folder / "figures" / figure.name)
         images = "".join(f"<img src='figures/{f.name}' style='max-width:48%;margin:4px'/>" for f in figures)
-        sections.append(title + results_html(stem, record) + images)
+        sections.append(title + results_html(stem, record, dataset=own) + images)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>latent music lab: report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;"

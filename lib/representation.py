@@ -59,6 +59,20 @@ class SpectrogramConfig:
         """Clip length in seconds."""
         return self.clip_samples / self.sample_rate
 
+    @classmethod
+    def for_clip(cls, *, sample_rate: int, clip_samples: int) -> SpectrogramConfig:
+        """Shapes for a clip length: up to 1 s the default frames (hop 256); longer clips hop 512.
+
+        A 4 s phrase at 16 kHz is then 512 x 128, the size of two 1 s clips rather than four:
+        the models and Griffin-Lim stay within the run-all budget, at some cost in inversion
+        quality (half-overlapping frames), which the oracle row of every table shows.
+        """
+        hop_length = 256 if clip_samples <= sample_rate else 512
+        real_frames = 1 + clip_samples // hop_length
+        return cls(
+            sample_rate=sample_rate, clip_samples=clip_samples, hop_length=hop_length, frames=-(-real_frames // 8) * 8
+        )
+
 
 class SpectrogramRepresentation:
     """Normalised log-magnitude STFT with Griffin-Lim inversion.

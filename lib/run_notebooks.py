@@ -13,6 +13,9 @@ the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
 
 A notebook whose metadata says ``latent_music_lab.needs_note_labels`` is skipped on a dataset
 without note labels (a folder of audio): the reason is printed and written to its metrics file.
+One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
+collections) runs with the notes and with that dataset, writes to that dataset's outputs, and
+is skipped on a folder of audio.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from lib.paths import (
     outputs_dir,
     shown,
 )
-from lib.report import fill_results_cell
+from lib.report import fill_results_cell, notebook_dataset
 
 KERNEL_NAME = "latent-music-lab"
 
@@ -57,9 +60,12 @@ def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERN
 
 def skip_reason(notebook: Path, dataset: str) -> str | None:
     """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
-    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
-    if metadata.get("latent_music_lab", {}).get("needs_note_labels") and dataset != DEFAULT_DATASET:
+    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("latent_music_lab", {})
+    if metadata.get("needs_note_labels") and dataset != DEFAULT_DATASET:
         return f"needs note labels (pitch, velocity, instrument family), which DATASET={shown(dataset)} does not have"
+    own = metadata.get("dataset")
+    if own and dataset not in (DEFAULT_DATASET, own):
+        return f"works on the shipped {own} dataset: run it with `make run-all` or `make run-all DATASET={own}`"
     return None
 
 
@@ -98,7 +104,7 @@ def main(arguments: list[str]) -> int:
             print(describe_failure(Path(name), error), file=sys.stderr)
             print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
             return 1
-        fill_results_cell(output_folder / notebook.name, notebook.stem)
+        fill_results_cell(output_folder / notebook.name, notebook.stem, dataset=notebook_dataset(notebook))
         print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
         # Wall time of the latest run of each notebook, for the README and `make check`.
         timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -31,7 +31,7 @@ def test_results_show_every_target_and_the_watched_figures():
 
 
 def test_the_results_cell_is_filled_after_a_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "metrics_path", lambda name: tmp_path / f"{name}.json")
+    monkeypatch.setattr(report, "metrics_path", lambda name, dataset=None: tmp_path / f"{name}.json")
     (tmp_path / "01_autoencoder.json").write_text('{"targets": {"beats_pca_at_every_size": true}}')
     executed = _executed_notebook(tmp_path / "01_autoencoder.ipynb")
     assert report.fill_results_cell(executed, "01_autoencoder")
@@ -41,8 +41,8 @@ def test_the_results_cell_is_filled_after_a_run(tmp_path, monkeypatch):
 
 
 def test_the_report_links_every_page(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "metrics_path", lambda name: tmp_path / "metrics" / f"{name}.json")
-    monkeypatch.setattr(report, "outputs_dir", lambda: tmp_path)
+    monkeypatch.setattr(report, "metrics_path", lambda name, dataset=None: tmp_path / "metrics" / f"{name}.json")
+    monkeypatch.setattr(report, "outputs_dir", lambda dataset=None: tmp_path)
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "02_b.json").write_text('{"skipped": "needs note labels"}')
     (tmp_path / "figures").mkdir()
@@ -71,3 +71,14 @@ def test_progress_bars_collapse_to_their_final_state():
     outputs = document.cells[0].outputs
     assert [o.name for o in outputs] == ["stdout", "stderr"]
     assert outputs[0].text == "loading\ntraining: 100%| 10/10\n"
+
+
+def test_a_stage_with_its_own_dataset_reads_and_skips_by_it(tmp_path):
+    from lib.paths import PROJ_ROOT
+    from lib.run_notebooks import skip_reason
+
+    genres_notebook = PROJ_ROOT / "notebooks" / "05_genres.ipynb"
+    assert report.notebook_dataset(genres_notebook) == "genres"
+    assert report.notebook_dataset(PROJ_ROOT / "notebooks" / "01_autoencoder.ipynb") is None
+    assert skip_reason(genres_notebook, "notes") is None and skip_reason(genres_notebook, "genres") is None
+    assert "genres" in skip_reason(genres_notebook, str(tmp_path))

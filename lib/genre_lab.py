@@ -1,0 +1,169 @@
+"""Genres as a dataset of phrases: the clip length style needs, genre conditions, content measures.
+
+A 1 s window of a chorale and of a fiddle tune can hold the same chord on the same organ; what
+tells them apart is harmony moving, rhythm and texture over a phrase. At the tempi of these
+collections (roughly 60-120 beats per minute) **4 s** holds one to two bars: a cadence, a
+rhythmic figure, an imitation entering. Phrases start every 2 s (they overlap by half), and
+their spectrograms are 512 x 128 (``SpectrogramConfig.for_clip``).
+
+Style transfer is measured by what stays of the source phrase: its onset envelope (rhythm)
+and its chroma (harmony and melody), each correlated with the source's; a random phrase of
+the target genre gives the level that owes nothing to the source. Phrases start on a fixed
+grid in scores of steady tempo, so every phrase shares a little: beats fall at the same
+places, a genre's keys colour the chroma. Correlating raw features would reward a result that
+returns that shared part (the genre's average phrase correlates with any source better than a
+real phrase does); so both features are first taken relative to their mean over the training
+phrases (:func:`content_baseline`), and only what is particular to the source counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+
+from lib import collection, genres
+from lib.paths import data_dir, smoke_mode
+
+PHRASE_SECONDS = 4.0  # one to two bars at these collections' tempi (see the module docstring)
+PHRASE_HOP_SECONDS = 2.0  # phrases overlap by half
+FEATURE_HOP = 512  # samples between frames of the onset envelope and the chroma
+EDGE_FRAMES = 4  # frames dropped at each end (~0.13 s at 16 kHz): a clip's cut edges look like onsets
+
+
+def phrase_config(
+    seconds: float = PHRASE_SECONDS, hop_seconds: float = PHRASE_HOP_SECONDS
+) -> collection.CollectionConfig:
+    """How the genre audio is cut into phrases (the clip length is a parameter of everything after)."""
+    if seconds <= 0 or hop_seconds <= 0:
+        raise ValueError(f"phrase length and hop must be positive, got {seconds} and {hop_seconds}")
+    return collection.CollectionConfig(clip_seconds=seconds, hop_seconds=hop_seconds)
+
+
+def load_phrases(
+    config: collection.CollectionConfig | None = None, *, root: Path | None = None, build: bool = True
+) -> collection.FolderDataset:
+    """The genre collections as phrases: renders the scores and cuts the phrases when needed (cached).
+
+    The audio is ``data/genres/audio`` (``data/smoke-genres`` in smoke mode), shared with the
+    1 s clips of ``make data DATASET=genres``; the phrases go to ``<that folder>/phrases``. Splits
+    are by file, and every file is one score, so no piece is in two splits.
+    """
+    root = root or data_dir(dataset="genres")
+    if build:
+        genres.build_genre_audio(root / "audio", genres.smoke_genre_config() if smoke_mode() else None)
+        collection.prepare_collection(root / "audio", root / "phrases", config or phrase_config())
+    return collection.load_collection(root / "phrases")
+
+
+def genre_conditions(labels: list[str] | np.ndarray, genre_names: tuple[str, ...]) -> np.ndarray:
+    """One-hot genre vectors [shape=(n, len(genre_names))] for labels [shape=(n,)]."""
+    unknown = sorted(set(map(str, labels)) - set(genre_names))
+    if unknown:
+        raise ValueError(f"unknown genre(s) {unknown}; known: {list(genre_names)}")
+    conditions = np.zeros((len(labels), len(genre_names)), np.float32)
+    conditions[np.arange(len(labels)), [genre_names.index(str(label)) for label in labels]] = 1.0
+    return conditions
+
+
+def onset_envelopes(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """Onset strength [shape=(n, frames)] of waveforms [shape=(n, samples)]: where notes start.
+
+    The first and last ``EDGE_FRAMES`` frames are dropped: a clip cut from the middle of a piece
+    starts with a jump from the padding that every clip shares, which would inflate correlations.
+    """
+    envelopes = np.stack(
+        [librosa.onset.onset_strength(y=clip, sr=sample_rate, hop_length=FEATURE_HOP) for clip in waveforms]
+    )
+    return envelopes[:, EDGE_FRAMES:-EDGE_FRAMES]
+
+
+def chroma_features(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """Chroma [shape=(n, 12, frames)] of waveforms [shape=(n, samples)]: pitch classes over time."""
+    chroma = np.stack(
+        [librosa.feature.chroma_stft(y=clip, sr=sample_rate, hop_length=FEATURE_HOP, n_fft=2048) for clip in waveforms]
+    )
+    return chroma[:, :, EDGE_FRAMES:-EDGE_FRAMES]
+
+
+def row_correlations(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each pair of rows (flattened) [shape=(n,)]; 0 where either is constant."""
+    first = np.asarray(first, np.float64).reshape(len(first), -1)
+    second = np.asarray(second, np.float64).reshape(len(second), -1)
+    if first.shape != second.shape:
+        raise ValueError(f"need matching shapes, got {first.shape} and {second.shape}")
+    first = first - first.mean(axis=1, keepdims=True)
+    second = second - second.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+    return np.where(norms > 0, np.sum(first * second, axis=1) / np.maximum(norms, 1e-12), 0.0)
+
+
+def content_baseline(waveforms: np.ndarray, *, sample_rate: int) -> dict[str, np.ndarray]:
+    """What phrases share: the mean onset envelope [shape=(frames,)] and chroma [shape=(12, frames)]."""
+    return {
+        "onset": onset_envelopes(waveforms, sample_rate=sample_rate).mean(axis=0),
+        "chroma": chroma_features(waveforms, sample_rate=sample_rate).mean(axis=0),
+    }
+
+
+def content_kept(
+    source: np.ndarray, result: np.ndarray, *, sample_rate: int, baseline: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """How much of each source phrase [shape=(n, samples)] a result phrase keeps, per pair [shape=(n,)].
+
+    ``onset``: correlation of the onset envelopes (rhythm); ``chroma``: correlation of the
+    chromagrams (harmony and melody); both relative to ``baseline`` (:func:`content_baseline`)
+    when given. 1 for a phrase against itself; near 0 for unrelated music.
+    """
+    kept = {}
+    for name, features in (("onset", onset_envelopes), ("chroma", chroma_features)):
+        shared = 0.0 if baseline is None else baseline[name]
+        kept[name] = row_correlations(
+            features(source, sample_rate=sample_rate) - shared, features(result, sample_rate=sample_rate) - shared
+        )
+    return kept
+
+
+def build_genre_cvae(config, genre_count: int, coefficient_std: np.ndarray, *, seed: int = 0):
+    """A conditional VAE (``lib.conditional``) whose condition is a one-hot genre [shape=(batch, genre_count)]."""
+    from lib.conditional import ConditionalVAE, build_conditional_decoder, build_conditional_encoder
+
+    model = ConditionalVAE(
+        build_conditional_encoder(config, genre_count, coefficient_std, seed=seed),
+        build_conditional_decoder(config, genre_count, coefficient_std),
+        beta=config.beta,
+        free_bits=config.free_bits,
+        reconstruction_scale=config.reconstruction_scale,
+        name="genre_cvae",
+    )
+    model.build()
+    return model
+
+
+def decode_with_genres(model, latents: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    """Basis coefficients [shape=(n, basis_size)] that a genre CVAE's decoder makes of latents under conditions."""
+    return model.decoder.predict(
+        {"latent": np.asarray(latents, np.float32), "conditions": np.asarray(conditions, np.float32)},
+        batch_size=256,
+        verbose=0,
+    )
+
+
+def encode_with_genres(model, coefficients: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+    """Posterior means [shape=(n, latent_dim)] of a genre CVAE for coefficients under their genres."""
+    outputs = model.encoder.predict(
+        {"coefficients": np.asarray(coefficients, np.float32), "conditions": np.asarray(conditions, np.float32)},
+        batch_size=256,
+        verbose=0,
+    )
+    return np.asarray(outputs[0], np.float32)
+
+
+def transfer_pairs(labels: list[str], genre_names: tuple[str, ...], count: int, *, seed: int = 0) -> list[tuple]:
+    """(phrase index, target genre) pairs: ``count`` phrases spread over the genres, each sent to every other genre."""
+    rng = np.random.default_rng(seed)
+    by_genre = {genre: [i for i, label in enumerate(labels) if label == genre] for genre in genre_names}
+    per_genre = max(1, count // len(genre_names))
+    chosen = [int(i) for genre in genre_names for i in rng.permutation(by_genre[genre])[:per_genre] if by_genre[genre]]
+    return [(i, target) for i in chosen for target in genre_names if target != labels[i]]
