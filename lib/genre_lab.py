@@ -28,6 +28,7 @@ from lib.paths import data_dir, smoke_mode
 
 PHRASE_SECONDS = 4.0  # one to two bars at these collections' tempi (see the module docstring)
 PHRASE_HOP_SECONDS = 2.0  # phrases overlap by half
+SCORES_PER_GENRE = 60  # scores rendered per genre for the phrases (30 s of each)
 FEATURE_HOP = 512  # samples between frames of the onset envelope and the chroma
 EDGE_FRAMES = 4  # frames dropped at each end (~0.13 s at 16 kHz): a clip's cut edges look like onsets
 
@@ -41,20 +42,30 @@ def phrase_config(
     return collection.CollectionConfig(clip_seconds=seconds, hop_seconds=hop_seconds)
 
 
+def genre_config(scores_per_genre: int = SCORES_PER_GENRE) -> genres.GenreConfig:
+    """The rendering of the phrases' scores (smoke mode: ``genres.smoke_genre_config``)."""
+    return genres.smoke_genre_config() if smoke_mode() else genres.GenreConfig(scores_per_genre=scores_per_genre)
+
+
 def load_phrases(
-    config: collection.CollectionConfig | None = None, *, root: Path | None = None, build: bool = True
+    config: collection.CollectionConfig | None = None,
+    *,
+    scores_per_genre: int = SCORES_PER_GENRE,
+    root: Path | None = None,
+    build: bool = True,
 ) -> collection.FolderDataset:
     """The genre collections as phrases: renders the scores and cuts the phrases when needed (cached).
 
-    The audio is ``data/genres/audio`` (``data/smoke-genres`` in smoke mode), shared with the
-    1 s clips of ``make data DATASET=genres``; the phrases go to ``<that folder>/phrases``. Splits
-    are by file, and every file is one score, so no piece is in two splits.
+    Under ``data/genres/phrases`` (``data/smoke-genres/phrases`` in smoke mode): ``audio/`` with one
+    file per score (twice the scores of the 1 s clips of ``make data DATASET=genres``: a genre judge
+    that must generalise to unheard scores needs many) and ``clips/``. Splits are by file, and every
+    file is one score, so no piece is in two splits.
     """
-    root = root or data_dir(dataset="genres")
+    root = root or data_dir(dataset="genres") / "phrases"
     if build:
-        genres.build_genre_audio(root / "audio", genres.smoke_genre_config() if smoke_mode() else None)
-        collection.prepare_collection(root / "audio", root / "phrases", config or phrase_config())
-    return collection.load_collection(root / "phrases")
+        genres.build_genre_audio(root / "audio", genre_config(scores_per_genre))
+        collection.prepare_collection(root / "audio", root / "clips", config or phrase_config())
+    return collection.load_collection(root / "clips")
 
 
 def genre_conditions(labels: list[str] | np.ndarray, genre_names: tuple[str, ...]) -> np.ndarray:
@@ -167,3 +178,83 @@ def transfer_pairs(labels: list[str], genre_names: tuple[str, ...], count: int, 
     per_genre = max(1, count // len(genre_names))
     chosen = [int(i) for genre in genre_names for i in rng.permutation(by_genre[genre])[:per_genre] if by_genre[genre]]
     return [(i, target) for i in chosen for target in genre_names if target != labels[i]]
+
+
+def phrase_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """What a genre judge listens to, per phrase [shape=(n, 195)]: harmony, rhythm, texture, range.
+
+    Key-independent harmony (the chroma frame's values sorted, the interval profile of the
+    phrase's chroma, how fast chords change at several lags), rhythm (onset strength statistics
+    and its autocorrelation up to ~1 s), texture (pitch classes sounding at once, spectral
+    flatness) and range (the mean, spread and movement of a 40-band log-mel spectrum).
+    """
+    return np.stack([_descriptors(clip, sample_rate) for clip in np.asarray(waveforms, np.float32)]).astype(np.float32)
+
+
+def _descriptors(clip: np.ndarray, sample_rate: int) -> np.ndarray:
+    chroma = librosa.feature.chroma_stft(y=clip, sr=sample_rate, hop_length=FEATURE_HOP)
+    onset = librosa.onset.onset_strength(y=clip, sr=sample_rate, hop_length=FEATURE_HOP)
+    log_mel = np.log(librosa.feature.melspectrogram(y=clip, sr=sample_rate, n_mels=40, hop_length=FEATURE_HOP) + 1e-6)
+    flatness = librosa.feature.spectral_flatness(y=clip, hop_length=FEATURE_HOP)[0]
+    rhythm = librosa.autocorrelate(onset - onset.mean(), max_size=33)
+    rhythm = rhythm[1:] / (rhythm[0] + 1e-9)
+    ranked = np.sort(chroma, axis=0)  # per frame, loudest pitch class last: no key
+    unit = chroma / (np.linalg.norm(chroma, axis=0, keepdims=True) + 1e-9)
+    profile = chroma.mean(axis=1) / (chroma.mean(axis=1).sum() + 1e-9)
+    intervals = [float(np.dot(profile, np.roll(profile, step))) for step in range(1, 7)]
+    change = [float(np.mean(np.sum(unit[:, lag:] * unit[:, :-lag], axis=0))) for lag in (1, 2, 4, 8, 16)]
+    sounding = (chroma > 0.5).sum(axis=0)
+    spread = onset.std()
+    return np.concatenate(
+        [
+            ranked.mean(axis=1),
+            ranked.std(axis=1),
+            [onset.mean(), spread, np.mean(onset > onset.mean() + spread), np.mean(onset > onset.mean() + 2 * spread)],
+            rhythm,
+            log_mel.mean(axis=1),
+            log_mel.std(axis=1),
+            np.diff(log_mel, axis=1).std(axis=1),
+            [sounding.mean(), sounding.std(), flatness.mean(), np.log(flatness + 1e-9).std()],
+            intervals,
+            change,
+        ]
+    )
+
+
+def build_genre_judge(descriptors: np.ndarray, genre_count: int, *, width: int = 128, seed: int = 0):
+    """A classifier of phrase descriptors [shape=(batch, d)] into genres, with a ``features`` layer.
+
+    The inputs are standardised with the training descriptors' mean and spread (a fixed layer);
+    dropout on the inputs and the features keeps it from memorising the training scores.
+    """
+    import keras
+    from keras import layers
+
+    from lib.judge import FEATURES_LAYER
+
+    descriptors = np.asarray(descriptors, np.float32)
+    inputs = keras.Input(shape=(descriptors.shape[1],), name="descriptors")
+    scaled = layers.Normalization(
+        mean=descriptors.mean(axis=0), variance=descriptors.var(axis=0) + 1e-6, name="standardise"
+    )(inputs)
+    hidden = layers.Dropout(0.2, seed=seed, name="input_dropout")(scaled)
+    features = layers.Dense(width, activation="relu", name=FEATURES_LAYER)(hidden)
+    hidden = layers.Dropout(0.5, seed=seed, name="dropout")(features)
+    genre = layers.Dense(genre_count, activation="softmax", name="genre")(hidden)
+    return keras.Model(inputs, genre, name="genre_judge")
+
+
+def judge_descriptors(model, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's genre index [shape=(n,)] and features [shape=(n, width)] for descriptors [shape=(n, d)]."""
+    import keras
+
+    from lib.judge import FEATURES_LAYER
+
+    both = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
+    features, probabilities = both.predict(np.asarray(descriptors, np.float32), batch_size=512, verbose=0)
+    return np.argmax(probabilities, axis=1), np.asarray(features, np.float32)
+
+
+def judge_phrases(model, waveforms: np.ndarray, *, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's genre index [shape=(n,)] and features [shape=(n, width)] for waveforms [shape=(n, samples)]."""
+    return judge_descriptors(model, phrase_descriptors(waveforms, sample_rate=sample_rate))
