@@ -12,7 +12,8 @@ regression (absolute tolerance)::
 A figure path is dotted keys; ``[field=value,...]`` picks the element of a list of records whose
 fields match. ``better`` is ``lower``, ``higher`` or ``near`` (either way counts). Running
 ``python -m lib.checks`` prints one table row per figure and exits 1 when any figure regressed,
-is missing, or its metrics file is absent.
+is missing, or its metrics file is absent. A stage with a dataset of its own (notebook 05, the
+genre collections) is read from that dataset's outputs.
 """
 
 from __future__ import annotations
@@ -108,7 +109,15 @@ def check_expectation(notebook: str, record: dict | None, expectation: dict) -> 
     return CheckResult(notebook, figure, wanted, value, passed)
 
 
-def run_checks(expectations: dict[str, list[dict]], metrics_folder_of=metrics_path) -> list[CheckResult]:
+def stage_metrics_path(notebook: str) -> Path:
+    """A stage's metrics file: the notes' outputs, or the stage's own dataset's (notebook 05: genres)."""
+    from lib.report import notebook_dataset
+
+    source = PROJ_ROOT / "notebooks" / f"{notebook}.ipynb"
+    return metrics_path(notebook, dataset=notebook_dataset(source) if source.exists() else None)
+
+
+def run_checks(expectations: dict[str, list[dict]], metrics_folder_of=stage_metrics_path) -> list[CheckResult]:
     """Check every expectation against the metrics files that ``metrics_folder_of(notebook)`` names."""
     results = []
     for notebook, figures in expectations.items():

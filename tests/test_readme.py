@@ -43,6 +43,17 @@ def test_readme_performance_matches_the_reference_bench():
     )
 
 
+def test_readme_genre_stage_matches_its_snapshot():
+    stage = results_table.load_folder(results_table.REFERENCE_FOLDER / "genres").get("05_genres")
+    assert stage, "docs/reference_run/genres/05_genres.json: snapshot a run-all that ran notebook 05"
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.GENRE_STAGE_BEGIN, results_table.GENRE_STAGE_END)
+    assert block == results_table.genre_stage_block(stage), (
+        "README genre-stage results differ from docs/reference_run/genres/05_genres.json: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
 def test_a_changed_figure_changes_the_block():
     runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     changed = copy.deepcopy(runs)
