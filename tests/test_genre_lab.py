@@ -15,7 +15,7 @@ def phrases(tmp_path_factory):
     root = tmp_path_factory.mktemp("genres")
     config = genres.GenreConfig(scores_per_genre=4, excerpt_seconds=8.0)
     genres.build_genre_audio(root / "audio", config, progress=False)
-    collection.prepare_collection(root / "audio", root / "phrases", genre_lab.phrase_config(), progress=False)
+    collection.prepare_collection(root / "audio", root / "clips", genre_lab.phrase_config(), progress=False)
     return genre_lab.load_phrases(root=root, build=False)
 
 
