@@ -176,8 +176,10 @@ def peak_mib():
 {setup}
 imported = peak_mib()
 started = time.perf_counter()
+extra = {{}}  # figures the work may add
 {work}
-print(json.dumps({{"seconds": time.perf_counter() - started, "peak_mib": peak_mib(), "imports_mib": imported}}))
+seconds = time.perf_counter() - started
+print(json.dumps({{"seconds": seconds, "peak_mib": peak_mib(), "imports_mib": imported, **extra}}))
 """
 
 PREPARATION_WORK = (
@@ -190,12 +192,16 @@ TRAINING_WORK = (
 )
 
 
-def peak_memory(setup: str, work: str) -> dict:
-    """Seconds and peak resident memory (MiB) of ``work`` run in a fresh Python process."""
+def peak_memory(setup: str, work: str, *arguments: str) -> dict:
+    """Seconds and peak resident memory (MiB) of ``work`` run in a fresh Python process.
+
+    The child's ``sys.argv[1]`` is a scratch folder, then ``arguments``; ``work`` may put figures
+    of its own into a dict called ``extra``, which comes back with the timings.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         code = PEAK_CHILD.format(setup=setup, work=work)
         completed = subprocess.run(
-            [sys.executable, "-c", code, scratch],
+            [sys.executable, "-c", code, scratch, *arguments],
             capture_output=True,
             text=True,
             cwd=paths.PROJ_ROOT,
@@ -236,7 +242,7 @@ def notebook_times() -> dict:
     return {name: entry["seconds"] for name, entry in load_json(path).items()} if path.exists() else {}
 
 
-def codecs(dataset, test_spectrograms: np.ndarray) -> dict:
+def codecs(dataset) -> dict:
     """The autoencoder's and the VAE's codecs: the last run's models, or untrained ones of the same shape."""
     from lib import baselines, vae
     from lib.codec import LatentCodec
@@ -309,7 +315,7 @@ def run(*, quick: bool = False) -> dict:
     waveforms, _ = dataset.split("test")
     waveforms = waveforms[:16] if quick else waveforms
     logger.info("codec speed on %d test clips", len(waveforms))
-    models = codecs(dataset, dataset.representation.forward(waveforms))
+    models = codecs(dataset)
     speed = {name: codec_speed(models[name], waveforms, repeats=repeats) for name in ("autoencoder", "vae")}
     logger.info("Griffin-Lim sweep")
     sweep = griffin_lim_sweep(

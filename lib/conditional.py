@@ -162,13 +162,20 @@ def build_conditional_vae(
     config: VAEConfig, conditions: ConditionSpace, coefficient_std: np.ndarray, *, seed: int = 0
 ) -> ConditionalVAE:
     """A conditional VAE in the autoencoder's coordinates, conditioned on ``conditions``."""
+    return conditional_vae_for(config, conditions.size, coefficient_std, seed=seed)
+
+
+def conditional_vae_for(
+    config: VAEConfig, condition_size: int, coefficient_std: np.ndarray, *, seed: int = 0, name: str = "conditional_vae"
+) -> ConditionalVAE:
+    """A conditional VAE taking any condition vector of ``condition_size`` numbers (e.g. a one-hot genre)."""
     model = ConditionalVAE(
-        build_conditional_encoder(config, conditions.size, coefficient_std, seed=seed),
-        build_conditional_decoder(config, conditions.size, coefficient_std),
+        build_conditional_encoder(config, condition_size, coefficient_std, seed=seed),
+        build_conditional_decoder(config, condition_size, coefficient_std),
         beta=config.beta,
         free_bits=config.free_bits,
         reconstruction_scale=config.reconstruction_scale,
-        name="conditional_vae",
+        name=name,
     )
     model.build()
     return model

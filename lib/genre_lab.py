@@ -138,18 +138,9 @@ def content_kept(
 
 def build_genre_cvae(config, genre_count: int, coefficient_std: np.ndarray, *, seed: int = 0):
     """A conditional VAE (``lib.conditional``) whose condition is a one-hot genre [shape=(batch, genre_count)]."""
-    from lib.conditional import ConditionalVAE, build_conditional_decoder, build_conditional_encoder
+    from lib.conditional import conditional_vae_for
 
-    model = ConditionalVAE(
-        build_conditional_encoder(config, genre_count, coefficient_std, seed=seed),
-        build_conditional_decoder(config, genre_count, coefficient_std),
-        beta=config.beta,
-        free_bits=config.free_bits,
-        reconstruction_scale=config.reconstruction_scale,
-        name="genre_cvae",
-    )
-    model.build()
-    return model
+    return conditional_vae_for(config, genre_count, coefficient_std, seed=seed, name="genre_cvae")
 
 
 def decode_with_genres(model, latents: np.ndarray, conditions: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import soundfile
 
 from lib.audio import resample
+from lib.bench import peak_memory
 from lib.fileio import save_json
 from lib.paths import PROJ_ROOT, data_dir, metrics_path
 
@@ -57,26 +57,13 @@ def build_folder(folder: Path, hours: float) -> Path:
     return folder
 
 
-# Peak memory is the child's VmHWM (Linux): ru_maxrss would carry over the parent's peak
-# across fork and exec, and the parent has just held whole songs while writing the folder.
-CHILD = """
-import json, resource, sys, time
-from pathlib import Path
-from lib.collection import prepare_collection
-
-def peak_mib():
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-imported = peak_mib()
-started = time.perf_counter()
-report = prepare_collection(Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
-print(json.dumps({"seconds": time.perf_counter() - started, "hours": report.hours, "clips": report.clips,
-                  "peak_rss_mib": peak_mib(), "imports_rss_mib": imported}))
-"""
+# Peak memory is the child's VmHWM (lib.bench.peak_memory): ru_maxrss would carry over the
+# parent's peak across fork and exec, and the parent has just held whole songs while writing the folder.
+PREPARATION = (
+    "from pathlib import Path\nfrom lib.collection import prepare_collection",
+    "report = prepare_collection(Path(sys.argv[2]), Path(sys.argv[3]), progress=False)\n"
+    "extra = {'hours': report.hours, 'clips': report.clips}",
+)
 
 
 def main(arguments: list[str]) -> int:
@@ -84,10 +71,7 @@ def main(arguments: list[str]) -> int:
     folder = build_folder(PROJ_ROOT / "data" / "bench-music", hours)
     destination = PROJ_ROOT / "data" / "bench-music-prepared"
     shutil.rmtree(destination, ignore_errors=True)
-    finished = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folder), str(destination)], capture_output=True, text=True, check=True
-    )
-    result = json.loads(finished.stdout.strip().splitlines()[-1])
+    result = peak_memory(*PREPARATION, str(folder), str(destination))
     record = {
         "folder": "44.1 kHz stereo FLAC, five-minute songs",
         "files": len(list(folder.glob("*/*.flac"))),
@@ -95,8 +79,8 @@ def main(arguments: list[str]) -> int:
         "clips": result["clips"],
         "seconds": round(result["seconds"], 1),
         "hours_per_minute": round(result["hours"] / (result["seconds"] / 60), 2),
-        "peak_rss_mib": round(result["peak_rss_mib"], 1),
-        "rss_after_imports_mib": round(result["imports_rss_mib"], 1),
+        "peak_rss_mib": round(result["peak_mib"], 1),
+        "rss_after_imports_mib": round(result["imports_mib"], 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     save_json(metrics_path("bench_preparation", smoke=False), record, overwrite=True)
