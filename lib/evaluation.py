@@ -29,6 +29,9 @@ from lib.baselines import SpectralBasis
 from lib.representation import SpectrogramRepresentation
 
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
+MEASURABLE_DB = 0.05  # dB: the smallest change of a mean log-mel distance counted as a difference
+CONVERGENCE_WINDOW = 0.2  # share of the epochs at the end of training where the curve must be flat
+CONVERGENCE_TOLERANCE = 0.01  # relative gain of the best validation loss over that window still called flat
 
 
 @dataclass
@@ -286,6 +289,47 @@ def rate_distortion_sweep(
         for method in ("autoencoder", "pca"):
             rows.append(result_row(method, size, kbps, waveforms, audio[method, size], sample_rate=config.sample_rate))
     return rows, audio
+
+
+def with_pca_same_size(rows):
+    """Add ``pca_same_size_db`` to a results table (pandas): PCA's log-mel distance at each row's latent size.
+
+    Autoencoder and PCA rows get the PCA figure of their size; rows without a size (codecs,
+    oracle) get NaN. An empty table gains the empty column.
+    """
+    rows = rows.copy()
+    pca = rows[rows["method"] == "pca"].set_index("latent_dim")["log_mel_distance_db"]
+    sizes = rows["latent_dim"]
+    rows["pca_same_size_db"] = [
+        float(pca[size]) if size is not None and not np.isnan(size) and size in pca.index else np.nan for size in sizes
+    ]
+    return rows
+
+
+def convergence(validation_losses: Sequence[float]) -> dict:
+    """Whether a validation curve had flattened when training stopped.
+
+    Compares the best loss before the last ``CONVERGENCE_WINDOW`` of the epochs with the best
+    over all of them: a relative gain under ``CONVERGENCE_TOLERANCE`` in that last stretch
+    counts as converged. Returns the best loss, the window length in epochs, the gain, the verdict.
+    """
+    losses = np.asarray(validation_losses, dtype=np.float64)
+    if len(losses) < 2:
+        return {
+            "best": float(losses.min()) if len(losses) else None,
+            "window_epochs": 0,
+            "last_window_gain": None,
+            "converged": False,
+        }
+    window = max(1, int(round(CONVERGENCE_WINDOW * len(losses))))
+    before, best = losses[:-window].min(), losses.min()
+    gain = float((before - best) / before)
+    return {
+        "best": float(best),
+        "window_epochs": window,
+        "last_window_gain": gain,
+        "converged": gain < CONVERGENCE_TOLERANCE,
+    }
 
 
 def attribute_effect(

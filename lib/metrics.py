@@ -51,9 +51,41 @@ def log_mel_distance_db(
         dB per clip; 0 for identical clips, |20 log10 g| for a gain g on a broadband clip.
     """
     reference, estimate = _pair(reference, estimate)
+    return log_mel_magnitude_distance_db(
+        _magnitude(reference, n_fft, hop_length),
+        _magnitude(estimate, n_fft, hop_length),
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        floor_db=floor_db,
+    )
+
+
+def log_mel_magnitude_distance_db(
+    reference_magnitude: np.ndarray,
+    estimate_magnitude: np.ndarray,
+    *,
+    sample_rate: int,
+    n_fft: int = 1024,
+    n_mels: int = 80,
+    floor_db: float = 80.0,
+) -> np.ndarray:
+    """:func:`log_mel_distance_db` on linear STFT magnitudes [shape=(..., bins, frames)], no audio needed.
+
+    ``bins`` is ``n_fft // 2 + 1``, or one fewer when the Nyquist bin was dropped (as the
+    representation does). Measured on a model's predicted magnitudes it skips phase
+    reconstruction: a quick stand-in for the distance after Griffin-Lim. One value per clip.
+    """
     mel_filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-    reference_power = mel_filters @ _magnitude(reference, n_fft, hop_length) ** 2
-    estimate_power = mel_filters @ _magnitude(estimate, n_fft, hop_length) ** 2
+    bins = reference_magnitude.shape[-2]
+    if estimate_magnitude.shape != reference_magnitude.shape or bins not in (n_fft // 2, n_fft // 2 + 1):
+        raise ValueError(
+            f"magnitudes {reference_magnitude.shape} and {estimate_magnitude.shape} must match, "
+            f"with {n_fft // 2 + 1} (or {n_fft // 2}) bins"
+        )
+    mel_filters = mel_filters[:, :bins]
+    reference_power = np.matmul(mel_filters, np.asarray(reference_magnitude) ** 2)
+    estimate_power = np.matmul(mel_filters, np.asarray(estimate_magnitude) ** 2)
     reference_db = 10 * np.log10(reference_power + POWER_FLOOR)
     estimate_db = 10 * np.log10(estimate_power + POWER_FLOOR)
     floor = reference_db.max(axis=(-2, -1), keepdims=True) - floor_db

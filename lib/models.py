@@ -1,11 +1,18 @@
 """Keras 3 models: the autoencoder's encoder and decoder, and the layers they need.
 
 The models work in the coordinates of a :class:`lib.baselines.SpectralBasis`: the first
-``basis_size`` PCA coefficients of the normalised spectrogram. The basis is the linear
-part (fitted once, fixed); the networks learn the nonlinear part on top of it. On two CPU
-cores this trains in minutes where convolutions over the full 512x64 spectrogram took far
-longer for worse results, and the decoder's output can never stray outside the span of
-real spectrograms.
+``basis_size`` PCA coefficients of the normalised spectrogram. On two CPU cores this trains
+in minutes where convolutions over the full 512x64 spectrogram took far longer for worse
+results. The basis holds many more components than the latent has numbers (1024 against
+128 by default), so the decoder is not capped by what ``latent_dim`` components can hold.
+
+**A path that cannot lose to the linear code.** With ``linear_path`` on, each network is a
+fixed linear map plus a learned residual whose last layer starts at zero: the encoder's
+linear map copies the first ``latent_dim`` (whitened) PCA coefficients into the latent, the
+decoder's copies them back. An untrained autoencoder is therefore exactly PCA at every
+latent size, and training moves it away from PCA only as far as the data pulls it. How far
+the residuals may act on new material is then chosen on held-out clips
+(:func:`lib.codec.calibrate_shrinkage`), so the codec only adds where it helps.
 
 One autoencoder serves every latent size: *nested dropout* keeps only the first ``k``
 latent numbers of each training example (``k`` drawn from ``nested_sizes``), so the leading
@@ -26,15 +33,21 @@ from keras import layers, ops
 class AutoencoderConfig:
     """Sizes of the autoencoder (a comment per field, as in nanoGPT)."""
 
-    basis_size: int = 512  # PCA coefficients in and out
+    basis_size: int = 1024  # PCA coefficients in and out
     latent_dim: int = 128  # numbers per clip at the largest size
     hidden_width: int = 1024  # units of each hidden layer
     hidden_layers: int = 2  # hidden layers in the encoder, and again in the decoder
     nested_sizes: tuple[int, ...] = (8, 16, 32, 64, 128)  # latent sizes trained at once
+    linear_path: bool = True  # fixed PCA maps plus zero-started residuals: untrained, the model is PCA
+    dropout: float = 0.0  # dropout rate after each hidden layer (training only)
 
     def __post_init__(self) -> None:
         if not self.nested_sizes or max(self.nested_sizes) > self.latent_dim or min(self.nested_sizes) < 1:
             raise ValueError(f"nested_sizes {self.nested_sizes} must lie in 1..latent_dim={self.latent_dim}")
+        if self.linear_path and self.latent_dim > self.basis_size:
+            raise ValueError(f"a linear path needs latent_dim <= basis_size, got {self.latent_dim} > {self.basis_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.hidden_layers < 1 or self.hidden_width < 1:
             raise ValueError(
                 f"need at least one hidden layer of one unit, got {self.hidden_layers}x{self.hidden_width}"
@@ -79,28 +92,46 @@ def coefficient_scaling(coefficient_std: np.ndarray, *, invert: bool, name: str)
     return layers.Normalization(mean=np.zeros_like(std), variance=std**2, invert=invert, name=name)
 
 
-def hidden_stack(inputs, *, width: int, count: int):
+def hidden_stack(inputs, *, width: int, count: int, dropout: float = 0.0):
     """``count`` Dense layers of ``width`` GELU units: the body of every encoder and decoder here."""
     hidden = inputs
     for index in range(count):
         hidden = layers.Dense(width, activation="gelu", name=f"hidden_{index}")(hidden)
+        if dropout:
+            hidden = layers.Dropout(dropout, name=f"dropout_{index}")(hidden)
     return hidden
+
+
+def _map(inputs, hidden, units: int, config: AutoencoderConfig, *, name: str):
+    """The output of an encoder or decoder: Dense on ``hidden``, plus a fixed linear path from ``inputs``.
+
+    With ``config.linear_path`` the learned Dense starts at zero (name ``{name}_residual``) and a
+    fixed, untrainable identity map ``{name}_linear`` carries the first ``min(in, out)``
+    inputs straight to the first outputs (the rest are zero), so the sum is the linear code.
+    """
+    if not config.linear_path:
+        return layers.Dense(units, name=name)(hidden)
+    residual = layers.Dense(units, kernel_initializer="zeros", name=f"{name}_residual")(hidden)
+    linear = layers.Dense(units, use_bias=False, kernel_initializer="identity", trainable=False, name=f"{name}_linear")(
+        inputs
+    )
+    return layers.Add(name=name)([linear, residual])
 
 
 def build_encoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, name: str = "encoder") -> keras.Model:
     """Basis coefficients [shape=(batch, basis_size)] to latents [shape=(batch, latent_dim)]."""
     coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
     whitened = coefficient_scaling(coefficient_std, invert=False, name="whiten")(coefficients)
-    hidden = hidden_stack(whitened, width=config.hidden_width, count=config.hidden_layers)
-    latents = layers.Dense(config.latent_dim, name="latent")(hidden)
+    hidden = hidden_stack(whitened, width=config.hidden_width, count=config.hidden_layers, dropout=config.dropout)
+    latents = _map(whitened, hidden, config.latent_dim, config, name="latent")
     return keras.Model(coefficients, latents, name=name)
 
 
 def build_decoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, name: str = "decoder") -> keras.Model:
     """Latents [shape=(batch, latent_dim)] to basis coefficients [shape=(batch, basis_size)]."""
     latents = keras.Input(shape=(config.latent_dim,), name="latent")
-    hidden = hidden_stack(latents, width=config.hidden_width, count=config.hidden_layers)
-    whitened = layers.Dense(config.basis_size, name="whitened_coefficients")(hidden)
+    hidden = hidden_stack(latents, width=config.hidden_width, count=config.hidden_layers, dropout=config.dropout)
+    whitened = _map(latents, hidden, config.basis_size, config, name="whitened_coefficients")
     coefficients = coefficient_scaling(coefficient_std, invert=True, name="unwhiten")(whitened)
     return keras.Model(latents, coefficients, name=name)
 

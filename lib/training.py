@@ -39,6 +39,10 @@ from lib.paths import shown
 logger = logging.getLogger(__name__)
 
 
+SCHEDULES = ("plateau", "cosine")
+COSINE_FLOOR = 0.02  # the cosine schedule's last learning rate, as a share of the first
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """How to fit: the same fields make the same fingerprint."""
@@ -49,6 +53,11 @@ class TrainingConfig:
     patience: int = 20  # epochs without validation improvement before stopping
     seed: int = 0  # for weights, shuffling and dropout
     warmup_epochs: int = 0  # epochs (e.g. a KL warm-up) before early stopping and LR decay may act
+    schedule: str = "plateau"  # "plateau": halve the rate when validation stalls; "cosine": to 2% over `epochs`
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
 
 
 def fingerprint(*parts: object) -> str:
@@ -184,7 +193,7 @@ class _ValidationWatch(keras.callbacks.Callback):
 
     plateau_min_delta = 1e-4  # ReduceLROnPlateau's default: smaller gains count as a plateau
 
-    def __init__(self, run_folder: Path, *, patience: int, plateau_patience: int, warmup_epochs: int) -> None:
+    def __init__(self, run_folder: Path, *, patience: int, plateau_patience: int | None, warmup_epochs: int) -> None:
         super().__init__()
         self.run_folder = run_folder
         self.patience, self.plateau_patience, self.warmup_epochs = patience, plateau_patience, warmup_epochs
@@ -204,7 +213,7 @@ class _ValidationWatch(keras.callbacks.Callback):
             return False, False
         improved = loss < self.best
         self.best, self.wait = (loss, 0) if improved else (self.best, self.wait + 1)
-        if loss < self.plateau_best - self.plateau_min_delta:
+        if self.plateau_patience is None or loss < self.plateau_best - self.plateau_min_delta:
             self.plateau_best, self.plateau_wait = loss, 0
             return improved, False
         self.plateau_wait += 1
@@ -279,6 +288,20 @@ class ProgressBar(keras.callbacks.Callback):
             self.bar.close()  # draws the final state
 
 
+def _count(data) -> int:
+    """Examples in ``(inputs, targets)`` or ``inputs``, where inputs may be a dict of arrays."""
+    inputs = data[0] if isinstance(data, tuple) else data
+    return len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
+
+
+def _learning_rate(config: TrainingConfig, examples: int):
+    """Adam's learning rate: a number (halved on plateaus by the watch) or a cosine schedule over every step."""
+    if config.schedule == "plateau":
+        return config.learning_rate
+    steps = config.epochs * max(1, -(-examples // config.batch_size))
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=COSINE_FLOOR)
+
+
 def fit_or_load(
     build: Callable[[], keras.Model],
     train_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
@@ -341,7 +364,7 @@ def fit_or_load(
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = build()
-        optimizer = keras.optimizers.Adam(config.learning_rate)
+        optimizer = keras.optimizers.Adam(_learning_rate(config, _count(train_data)))
         model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
     inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
     batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
@@ -354,7 +377,7 @@ def fit_or_load(
         _ValidationWatch(
             run_folder,
             patience=config.patience,
-            plateau_patience=max(2, config.patience // 3),
+            plateau_patience=max(2, config.patience // 3) if config.schedule == "plateau" else None,
             warmup_epochs=config.warmup_epochs,
         ),
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),

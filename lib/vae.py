@@ -182,6 +182,7 @@ def build_vae(config: VAEConfig, coefficient_std: np.ndarray, *, seed: int = 0) 
         hidden_width=config.hidden_width,
         hidden_layers=config.hidden_layers,
         nested_sizes=(config.latent_dim,),
+        linear_path=False,  # a VAE's latent is a posterior sample, not a copy of PCA coefficients
     )
     vae = VAE(
         build_vae_encoder(config, coefficient_std, seed=seed),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
 from lib.baselines import SpectralBasis
-from lib.codec import LatentCodec
+from lib.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
 from lib.models import AutoencoderConfig, NestedDropout, build_autoencoder, truncate_latents
 from lib.representation import SpectrogramRepresentation
 from lib.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
@@ -192,3 +194,107 @@ def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_r
     for mine, theirs in zip(resumed.model.get_weights(), straight.model.get_weights()):
         assert np.array_equal(mine, theirs)
     assert resumed.model.evaluate(valid, unrelated, verbose=0) == pytest.approx(min(history), rel=1e-5)
+
+
+def _linear_path_codec(representation, basis, clips, *, residual_scale: float = 0.0, seed: int = 0) -> LatentCodec:
+    """A SMALL autoencoder with a linear path; ``residual_scale`` > 0 fills its residual layers with noise."""
+    std = basis.transform(representation.forward(clips)).std(axis=0)
+    model = build_autoencoder(SMALL, std)
+    rng = np.random.default_rng(seed)
+    for sub in ("encoder", "decoder"):
+        for layer in model.get_layer(sub).layers:
+            if layer.name.endswith("_residual") and residual_scale:
+                layer.set_weights(
+                    [residual_scale * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
+                )
+    return LatentCodec(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"))
+
+
+def test_untrained_linear_path_autoencoder_is_pca_at_every_size(clips, representation, basis):
+    codec = _linear_path_codec(representation, basis, clips)
+    assert codec.has_linear_path
+    spectrograms = representation.forward(clips[:5])
+    latents = codec.encode_spectrograms(spectrograms)
+    for size in SMALL.nested_sizes:
+        assert np.allclose(
+            codec.decode_spectrograms(latents, size=size), basis.reconstruct(spectrograms, size), atol=1e-5
+        ), size
+
+
+def test_linear_path_stays_fixed_and_reloads_identically(tmp_path, clips, representation, basis):
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.1)
+    encoder = codec.encoder
+    assert not encoder.get_layer("latent_linear").trainable
+    assert np.array_equal(
+        encoder.get_layer("latent_linear").get_weights()[0], np.eye(SMALL.basis_size, SMALL.latent_dim)
+    )
+    model = keras.Model(encoder.inputs, codec.decoder(encoder(encoder.inputs)))
+    inputs = np.random.default_rng(1).standard_normal((5, SMALL.basis_size)).astype(np.float32)
+    reloaded = load_model(save_model(model, tmp_path / "model.keras"))
+    assert np.array_equal(model.predict(inputs, verbose=0), reloaded.predict(inputs, verbose=0))
+    assert np.abs(model.predict(inputs, verbose=0) - inputs).max() > 1e-3  # the residuals do act
+
+
+def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, basis):
+    # Residuals of pure noise can only hurt: calibration must fall back to PCA at every size.
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.5)
+    spectrograms = representation.forward(clips[::2])
+    shrinkage = calibrate_shrinkage(codec, spectrograms, SMALL.nested_sizes, calibrated_on="test clips")
+    for size, row in shrinkage.distances.items():
+        assert row["chosen"] <= row["pca"] + 1e-4 and row["full_model"] > row["pca"], (size, row)
+    codec.shrinkage = shrinkage
+    latents = codec.encode_spectrograms(spectrograms)
+    for size in SMALL.nested_sizes:
+        decoded = codec.decode_spectrograms(latents, size=size)
+        assert magnitude_distance_db(representation, spectrograms, decoded) == pytest.approx(
+            shrinkage.distances[size]["chosen"], abs=1e-4
+        )
+    # Stored beside the model, the calibration comes back with it.
+    shrinkage.save(tmp_path / "shrinkage.json")
+    assert Shrinkage.load(tmp_path / "shrinkage.json") == shrinkage
+    assert shrinkage.decoder_share(3) == shrinkage.decoder[4] and shrinkage.decoder_share(99) == shrinkage.decoder[8]
+
+
+def test_calibration_keeps_residuals_that_help(tmp_path, clips, representation, basis):
+    spectrograms = representation.forward(clips)
+    coefficients = basis.transform(spectrograms)
+    config = dataclasses.replace(SMALL, latent_dim=2, nested_sizes=(2,), hidden_width=64)
+    result = fit_or_load(
+        lambda: build_autoencoder(config, coefficients.std(axis=0)),
+        (coefficients, coefficients),
+        (coefficients, coefficients),
+        run_folder=tmp_path / "run",
+        config=TrainingConfig(epochs=150, batch_size=8, patience=150, learning_rate=3e-3),
+        settings={"test": "helps"},
+    )
+    codec = LatentCodec(representation, basis, result.model.get_layer("encoder"), result.model.get_layer("decoder"))
+    shrinkage = calibrate_shrinkage(codec, spectrograms, (2,))
+    row = shrinkage.distances[2]
+    assert row["full_model"] < row["pca"] - 0.5  # training helped on the clips it saw...
+    assert shrinkage.decoder[2] > 0 and row["chosen"] <= row["full_model"]  # ...and calibration keeps it
+
+
+def test_cosine_schedule_lowers_the_rate_to_its_floor(tmp_path):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((64, SMALL.basis_size)).astype(np.float32)
+    config = TrainingConfig(epochs=4, batch_size=16, patience=50, learning_rate=1e-3, schedule="cosine")
+    result = fit_or_load(
+        lambda: build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32)),
+        (data, data),
+        (data, data),
+        run_folder=tmp_path / "run",
+        config=config,
+        settings={"test": "cosine"},
+    )
+    rates = result.history["learning_rate"]
+    assert rates == sorted(rates, reverse=True) and rates[0] < 1e-3 and rates[-1] == pytest.approx(2e-5, rel=0.05)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainingConfig(schedule="linear")
+
+
+def test_convergence_verdict():
+    from lib.evaluation import convergence
+
+    assert convergence([1.0, 0.5, 0.4, 0.399, 0.3995] + [0.399] * 5)["converged"]
+    falling = convergence(np.linspace(1.0, 0.5, 20))
+    assert not falling["converged"] and falling["window_epochs"] == 4 and falling["last_window_gain"] > 0.1

@@ -1,0 +1,53 @@
+"""Augmentation: pitch shifts move partials by the right ratio, mixtures never mix a source with itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib import augment
+from lib.errors import AudioInputError
+from tests.conftest import harmonic_tone
+
+
+def _peak_hz(waveform: np.ndarray, sample_rate: int = 16_000) -> float:
+    spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))
+    return float(np.argmax(spectrum) * sample_rate / len(waveform))
+
+
+@pytest.mark.parametrize("semitones", [-2.0, 1.0, 2.0])
+def test_pitch_shift_moves_the_fundamental_and_keeps_the_length(semitones):
+    tone = harmonic_tone(440.0)
+    shifted = augment.pitch_shift(tone, semitones)
+    assert shifted.shape == tone.shape and shifted.dtype == np.float32
+    expected = 440.0 * 2 ** (semitones / 12)
+    assert _peak_hz(shifted) == pytest.approx(expected, abs=3.0)
+
+
+def test_mixtures_pair_different_sources_and_stay_below_full_scale():
+    clips = np.stack([harmonic_tone(frequency) * 3 for frequency in (110, 220, 330, 440, 550, 660)])
+    groups = ["a", "a", "a", "b", "b", "b"]
+    mixed = augment.mixtures(clips, groups, seed=0)
+    assert 0 < len(mixed) <= len(clips) and mixed.shape[1] == clips.shape[1]
+    assert np.abs(mixed).max() <= augment.PEAK_LIMIT + 1e-6
+    # Each mixture holds two fundamentals, one from each source group.
+    for clip in mixed:
+        spectrum = np.abs(np.fft.rfft(clip))
+        low, high = spectrum[100:400].max(), spectrum[400:700].max()
+        assert low > 0.05 * spectrum.max() and high > 0.05 * spectrum.max()
+    assert len(augment.mixtures(clips, ["same"] * 6, seed=0)) == 0  # one source: nothing to mix
+
+
+def test_augmented_clips_are_seeded_and_checked():
+    clips = np.stack([harmonic_tone(frequency) for frequency in (110, 220, 330, 440)])
+    first = augment.augmented_clips(clips, [0, 1, 2, 3], seed=3)
+    assert np.array_equal(first, augment.augmented_clips(clips, [0, 1, 2, 3], seed=3))
+    assert len(clips) < len(first) <= 2 * len(clips)
+    with pytest.raises(ValueError, match="group names"):
+        augment.mixtures(clips, [0, 1], seed=0)
+    with pytest.raises(AudioInputError, match="NaN"):
+        augment.pitch_shifted(np.full((2, 100), np.nan), seed=0)
+    assert augment.source_of({"program": 6, "pitch": 60}) == "program:6"
+    assert augment.source_of({"file": "a.wav"}) == "file:a.wav"
+    with pytest.raises(KeyError, match="source"):
+        augment.source_of({"pitch": 60})
