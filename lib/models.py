@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import keras
+import librosa
 import numpy as np
 from keras import layers, ops
 
@@ -136,17 +137,66 @@ def build_decoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, nam
     return keras.Model(latents, coefficients, name=name)
 
 
-def build_autoencoder(config: AutoencoderConfig, coefficient_std: np.ndarray, *, seed: int = 0) -> keras.Model:
+def build_autoencoder(
+    config: AutoencoderConfig,
+    coefficient_std: np.ndarray,
+    *,
+    seed: int = 0,
+    loss_weighting: np.ndarray | None = None,
+) -> keras.Model:
     """Encoder, nested dropout and decoder in one trainable model (coefficients in and out).
 
     Trained with mean squared error on coefficients, which equals the mean squared error on
-    the spectrogram inside the basis's span (the basis is orthonormal).
+    the spectrogram inside the basis's span (the basis is orthonormal). With ``loss_weighting``
+    (a matrix from :func:`loss_weighting`, [shape=(basis_size, basis_size)]) the output is the
+    decoded coefficients times that fixed matrix (layer ``loss_weighting``): train it on targets
+    multiplied by the same matrix and the squared error becomes a weighted one on the spectrogram.
+    The codec uses the ``encoder`` and ``decoder`` inside and never sees the weighting.
     """
     encoder = build_encoder(config, coefficient_std)
     decoder = build_decoder(config, coefficient_std)
     coefficients = keras.Input(shape=(config.basis_size,), name="coefficients")
     latents = NestedDropout(config.nested_sizes, seed=seed, name="nested_dropout")(encoder(coefficients))
-    return keras.Model(coefficients, decoder(latents), name="autoencoder")
+    outputs = decoder(latents)
+    if loss_weighting is not None:
+        weighting = np.asarray(loss_weighting, dtype=np.float32)
+        if weighting.shape != (config.basis_size, config.basis_size):
+            raise ValueError(f"loss_weighting must be {config.basis_size} x {config.basis_size}, got {weighting.shape}")
+        layer = layers.Dense(config.basis_size, use_bias=False, trainable=False, name="loss_weighting")
+        outputs = layer(outputs)
+        layer.set_weights([weighting])
+    return keras.Model(coefficients, outputs, name="autoencoder")
+
+
+def mel_bin_weights(sample_rate: int, n_fft: int, frequency_bins: int, n_mels: int = 80) -> np.ndarray:
+    """How much each STFT bin counts in the log-mel distance [shape=(frequency_bins,)], mean 1.
+
+    Each mel band is an average over its bins (filters normalised to sum 1); a bin's weight is
+    its summed share over the bands. A low bin nearly makes a band on its own, a high one shares
+    a band with dozens: an error there costs the distance far less. A floor of 5% of the mean
+    keeps every bin in play (the DC bin belongs to no band).
+    """
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)[:, :frequency_bins]
+    weights = (filters / np.maximum(filters.sum(axis=1, keepdims=True), 1e-12)).sum(axis=0)
+    weights = np.maximum(weights, 0.05 * weights.mean())
+    return (weights / weights.mean()).astype(np.float32)
+
+
+def loss_weighting(basis_components: np.ndarray, bin_weights: np.ndarray, frames: int) -> np.ndarray:
+    """Matrix ``W`` [shape=(size, size)] such that ``|e @ W|^2`` is the bin-weighted squared error on the spectrogram.
+
+    ``basis_components`` [shape=(size, frequency_bins * frames)] are orthonormal rows; a
+    coefficient error ``e`` is the spectrogram error ``e @ components``, whose squares weighted
+    by ``bin_weights`` (repeated over the ``frames``) sum to ``e @ M @ e.T`` with
+    ``M = components @ diag(w) @ components.T``. ``W`` is a square root of ``M``.
+    """
+    components = np.asarray(basis_components, dtype=np.float32)
+    per_value = np.repeat(np.asarray(bin_weights, dtype=np.float32), frames)
+    if per_value.shape[0] != components.shape[1]:
+        raise ValueError(f"{len(bin_weights)} bin weights x {frames} frames do not match {components.shape[1]} values")
+    metric = (components * per_value) @ components.T
+    eigenvalues, eigenvectors = np.linalg.eigh(metric.astype(np.float64))
+    return (eigenvectors * np.sqrt(np.maximum(eigenvalues, 0.0))).astype(np.float32)
 
 
 def truncate_latents(latents: np.ndarray, size: int) -> np.ndarray:

@@ -88,7 +88,8 @@ def stage0(data: dict) -> list[str]:
 
 def stage1(stage: dict) -> list[str]:
     lines = [
-        "**Stage 1: compression** (`01_autoencoder.json`), one autoencoder for every size (nested dropout), "
+        "**Stage 1: compression** (`01_autoencoder.json`), PCA plus learned residuals, one model for every size "
+        "(nested dropout), "
         "latents stored as float16:\n",
         "| method | latent | compression | kbps | log-mel dB | MR-STFT | spectral conv. |",
         "|---|---|---|---|---|---|---|",
@@ -101,8 +102,9 @@ def stage1(stage: dict) -> list[str]:
         )
     held = {(r["method"], int(r["latent_dim"])): r["log_mel_distance_db"] for r in stage["heldout_rows"]}
     sizes = sorted({size for _, size in held})
+    programs = stage.get("heldout_programs")
     heldout = (
-        "Held-out programs, log-mel dB at "
+        ("Held-out programs" + (f" {programs}" if programs else "") + ", log-mel dB at ")
         + " / ".join(str(s) for s in sizes)
         + " numbers: autoencoder "
         + " / ".join(f"{held['autoencoder', s]:.2f}" for s in sizes)
@@ -112,9 +114,20 @@ def stage1(stage: dict) -> list[str]:
         if sizes
         else "No held-out programs: the test files were never trained on. "
     )
+    calibration = stage.get("calibration")
+    shares = (
+        f"Residual shares calibrated on {calibration['calibrated_on']} ({calibration['clips']} clips): encoder "
+        f"{calibration['encoder_share']:g}, decoder "
+        + " / ".join(f"{share:g}" for share in calibration["decoder_shares"].values())
+        + " by size. "
+        if calibration
+        else ""
+    )
     lines += [
         "",
-        heldout + f"Targets: {targets_text(stage['targets'])}. Training: {stage['training']['epochs_run']} epochs.\n",
+        heldout
+        + shares
+        + f"Targets: {targets_text(stage['targets'])}. Training: {stage['training']['epochs_run']} epochs.\n",
     ]
     return lines
 

@@ -10,7 +10,14 @@ import pytest
 
 from lib.baselines import SpectralBasis
 from lib.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
-from lib.models import AutoencoderConfig, NestedDropout, build_autoencoder, truncate_latents
+from lib.models import (
+    AutoencoderConfig,
+    NestedDropout,
+    build_autoencoder,
+    loss_weighting,
+    mel_bin_weights,
+    truncate_latents,
+)
 from lib.representation import SpectrogramRepresentation
 from lib.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
 from tests.conftest import harmonic_tone, linear_model
@@ -298,3 +305,21 @@ def test_convergence_verdict():
     assert convergence([1.0, 0.5, 0.4, 0.399, 0.3995] + [0.399] * 5)["converged"]
     falling = convergence(np.linspace(1.0, 0.5, 20))
     assert not falling["converged"] and falling["window_epochs"] == 4 and falling["last_window_gain"] > 0.1
+
+
+def test_loss_weighting_gives_the_bin_weighted_spectrogram_error(tmp_path, basis):
+    weights = mel_bin_weights(16_000, 1024, 512)
+    assert weights.shape == (512,) and weights.mean() == pytest.approx(1.0, rel=1e-5)
+    assert weights[5:40].mean() > 5 * weights[300:].mean()  # low bins count far more in a mel distance
+    weighting = loss_weighting(basis.components, weights, 64)
+    errors = np.random.default_rng(2).standard_normal((3, basis.size)).astype(np.float32)
+    spectrogram_errors = errors @ basis.components
+    expected = (spectrogram_errors**2 * np.repeat(weights, 64)).sum(axis=1)
+    assert np.allclose(((errors @ weighting) ** 2).sum(axis=1), expected, rtol=1e-3)
+    model = build_autoencoder(SMALL, np.ones(SMALL.basis_size, np.float32), loss_weighting=weighting)
+    assert np.array_equal(model.get_layer("loss_weighting").get_weights()[0], weighting)
+    inputs = np.random.default_rng(3).standard_normal((4, SMALL.basis_size)).astype(np.float32)
+    reloaded = load_model(save_model(model, tmp_path / "weighted.keras"))
+    assert np.array_equal(model.predict(inputs, verbose=0), reloaded.predict(inputs, verbose=0))
+    with pytest.raises(ValueError, match="loss_weighting"):
+        build_autoencoder(SMALL, np.ones(SMALL.basis_size, np.float32), loss_weighting=weighting[:4])
