@@ -223,7 +223,7 @@ def train_for_memory(dataset, run_folder: Path, epochs: int = 2) -> None:
     spectrograms = dataset.representation.forward(waveforms)
     basis = baselines.SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
     coefficients = basis.transform(spectrograms)
-    config = AutoencoderConfig(basis_size=basis.size)
+    config = AutoencoderConfig.for_basis(basis.size)
     std = coefficients.std(axis=0)
     fit_or_load(
         lambda: build_autoencoder(config, std),
@@ -261,7 +261,7 @@ def codecs(dataset) -> dict:
         spectrograms = representation.forward(waveforms)
         basis = baselines.SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
         std = basis.transform(spectrograms).std(axis=0)
-        model = build_autoencoder(AutoencoderConfig(basis_size=basis.size), std)
+        model = build_autoencoder(AutoencoderConfig.for_basis(basis.size), std)
         autoencoder = LatentCodec(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"))
         model = vae.build_vae(vae.VAEConfig(basis_size=basis.size), std)
         variational = LatentCodec(representation, basis, model.encoder, model.decoder)
@@ -283,7 +283,7 @@ def throughputs(dataset, codec, *, epochs: int) -> dict:
     sparse = "sparse_categorical_crossentropy"
     return {
         "autoencoder": training_throughput(
-            lambda: build_autoencoder(AutoencoderConfig(basis_size=size), std),
+            lambda: build_autoencoder(AutoencoderConfig.for_basis(size, codec.latent_dim), std),
             coefficients,
             coefficients,
             loss="mse",

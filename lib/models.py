@@ -58,6 +58,13 @@ class AutoencoderConfig:
         """Plain JSON-ready dictionary."""
         return asdict(self)
 
+    @classmethod
+    def for_basis(cls, basis_size: int, latent_dim: int | None = None) -> AutoencoderConfig:
+        """The default sizes fitted to a basis (a small dataset's basis can hold fewer than 128 components)."""
+        latent_dim = min(cls.latent_dim if latent_dim is None else latent_dim, basis_size)
+        nested = tuple(size for size in cls.nested_sizes if size <= latent_dim) or (latent_dim,)
+        return cls(basis_size=basis_size, latent_dim=latent_dim, nested_sizes=nested)
+
 
 @keras.saving.register_keras_serializable(package="latent_music_lab")
 class NestedDropout(layers.Layer):
