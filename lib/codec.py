@@ -240,6 +240,8 @@ def calibrate_shrinkage(
         feasible = all(distances[size] <= pca[size] + PCA_TIE_DB for size in sizes)
         if feasible and (best is None or sum(distances.values()) < best[0]):
             best = (sum(distances.values()), encoder_share, shares, distances)
+    if best is None:  # only float rounding can rule out shares 0 and 0 (PCA itself): fall back to them
+        best = (sum(pca.values()), 0.0, dict.fromkeys(sizes, 0.0), dict(pca))
     _, encoder_share, shares, distances = best
     return Shrinkage(
         encoder=encoder_share,
