@@ -18,6 +18,11 @@ export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$
 DISTRIBUTION ?= default
 export LML_DISTRIBUTION := $(DISTRIBUTION)
 
+# The seed of every notebook's weights, shuffling and sampling: `make run-all SEED=1` (in a second clone)
+# is how lib/expectations.json's tolerances were measured (scripts/measure_spread.py).
+SEED ?= 0
+export LML_SEED := $(SEED)
+
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help
