@@ -23,32 +23,46 @@ import nbformat
 
 from lib import checks
 from lib.fileio import atomic_write_bytes, load_json
-from lib.paths import DEFAULT_DATASET, PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
+from lib.paths import PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
+from lib.ratchet import load_tradeoffs
 
 RESULTS_TAG = "results"
 
 
-def _figure_rows(notebook: str, record: dict, *, notes: bool) -> list[str]:
-    """Table rows for the watched figures that this record holds."""
-    expectations = load_json(checks.EXPECTATIONS_PATH).get(notebook, [])
+def _figure_rows(notebook: str, record: dict, *, dataset: str) -> tuple[list[str], int]:
+    """Table rows for the figures ``make check`` watches in this record, failures first, and how
+    many of them are within their expectations."""
+    expectations = [
+        expectation
+        for watch in checks.watches(load_json(checks.EXPECTATIONS_PATH), dataset)
+        if watch.notebook == notebook
+        for expectation in watch.expectations
+    ]
+    results = [checks.check_expectation(notebook, record, expectation) for expectation in expectations]
     rows = []
-    for expectation in expectations:
-        try:
-            value = checks.resolve(record, expectation["figure"])
-        except KeyError:
-            continue
-        shown_value = f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
-        reference, verdict = "", ""
-        if notes:
-            result = checks.check_expectation(notebook, record, expectation)
-            wanted = expectation.get("expected", expectation.get("reference"))
-            reference = html.escape(f"{wanted:.4g}" if isinstance(wanted, float) else str(wanted))
-            verdict = "✓" if result.passed else "✗"
+    for result in sorted(results, key=lambda result: result.passed):
+        value = result.value
+        shown_value = "—" if value is None else f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
         rows.append(
-            f"<tr><td><code>{html.escape(expectation['figure'])}</code></td><td>{shown_value}</td>"
-            f"<td>{reference}</td><td>{verdict}</td></tr>"
+            f"<tr><td><code>{html.escape(result.figure)}</code></td><td>{shown_value}</td>"
+            f"<td>{html.escape(result.expected)}</td><td>{'✓' if result.passed else '✗'}</td></tr>"
         )
-    return rows
+    return rows, sum(result.passed for result in results)
+
+
+def tradeoffs_html(notebook: str | None = None) -> str:
+    """The accepted trade-offs (``docs/accepted_tradeoffs.json``) as an HTML table: all, or one stage's."""
+    entries = [entry for entry in load_tradeoffs() if notebook is None or entry["notebook"] == notebook]
+    if not entries:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(entry['notebook'])}</td><td><code>{html.escape(entry['figure'])}</code></td>"
+        f"<td>{html.escape(str(entry['old']))}</td><td>{html.escape(str(entry['new']))}</td>"
+        f"<td>{html.escape(entry['reason'])}</td><td>{html.escape(entry['commit'])}</td></tr>"
+        for entry in entries
+    )
+    head = "<tr><th>stage</th><th>figure</th><th>before</th><th>after</th><th>why</th><th>commit</th></tr>"
+    return f"<p>Accepted trade-offs (figures that got worse on purpose)</p><table>{head}{rows}</table>"
 
 
 def results_html(notebook: str, record: dict | None, *, dataset: str | None = None) -> str:
@@ -67,11 +81,14 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
             for name, value in targets.items()
         )
         parts.append(f"<p>Targets reached: {reached} of {len(targets)}</p><table>{items}</table>")
-    rows = _figure_rows(notebook, record, notes=dataset == DEFAULT_DATASET)
+    rows, passed = _figure_rows(notebook, record, dataset=dataset)
     if rows:
-        head = "<tr><th>figure</th><th>this run</th><th>reference run</th><th>within</th></tr>"
-        parts.append("<p>Watched figures (<code>lib/expectations.json</code>)</p><table>" + head + "".join(rows))
-        parts.append("</table>")
+        head = "<tr><th>figure</th><th>this run</th><th>expected</th><th>within</th></tr>"
+        parts.append(
+            f"<details><summary>Watched figures (<code>lib/expectations.json</code>): {passed} of {len(rows)} "
+            f"within their expectations</summary><table>{head}{''.join(rows)}</table></details>"
+        )
+    parts.append(tradeoffs_html(notebook))
     return "".join(parts)
 
 
@@ -172,6 +189,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
         "text-align:left}table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style>"
         f"</head><body><h1>latent music lab: report</h1><p>dataset {html.escape(shown(dataset_choice()))}</p>"
         + "".join(sections)
+        + tradeoffs_html()
         + "</body></html>"
     )
     index = report_folder / "index.html"
