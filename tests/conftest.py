@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
+
+pytest_plugins = ("pytester",)  # tests of the test set-up itself (a skip under CI)
 
 SAMPLE_RATE = 16_000
 
@@ -34,3 +38,19 @@ def tone() -> np.ndarray:
 @pytest.fixture
 def noise() -> np.ndarray:
     return (0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE)).astype(np.float32)
+
+
+def under_ci() -> bool:
+    """Is this run CI (``.ci/run`` exports ``CI=true``)? There a skipped test counts as a failure."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI, a test that skips fails instead, with its reason: CI must not pass what it did not run."""
+    outcome = yield
+    report = outcome.get_result()
+    if under_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"

@@ -270,3 +270,40 @@ def test_committed_tradeoffs_say_what_moved_and_why():
     for entry in ratchet.load_tradeoffs():
         assert {"section", "notebook", "figure", "old", "new", "reason", "commit", "date"} <= set(entry)
         assert len(entry["reason"]) > 20, entry
+
+
+def test_a_skip_fails_under_ci(pytester, monkeypatch):
+    pytester.makeconftest((PROJ_ROOT / "tests" / "conftest.py").read_text())
+    pytester.makepyfile("import pytest\n\ndef test_needs_a_tool():\n    pytest.skip('the tool is missing')\n")
+    monkeypatch.setenv("CI", "true")
+    under_ci = pytester.runpytest_subprocess()
+    under_ci.assert_outcomes(failed=1)
+    assert "skipped under CI=true" in under_ci.stdout.str()
+    monkeypatch.delenv("CI")
+    pytester.runpytest_subprocess().assert_outcomes(skipped=1)
+
+
+def test_check_outputs_refuse_a_false_claim(tmp_path, monkeypatch):
+    import nbformat
+    import sync_check_outputs
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('the codec beats PCA:', False)")
+    cell.metadata["tags"] = [sync_check_outputs.CHECK_TAG]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="the codec beats PCA: True\n")]
+    notebook.cells.append(cell)
+    path = tmp_path / "stage.ipynb"
+    nbformat.write(notebook, path)
+    before = path.read_text()
+
+    def fake_run(source, folder):  # the executed copy holds the false line
+        executed = nbformat.read(source, as_version=4)
+        executed.cells[0].outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="the codec beats PCA: False\n")
+        ]
+        nbformat.write(executed, folder / source.name)
+
+    monkeypatch.setattr(sync_check_outputs, "run_notebook", fake_run)
+    with pytest.raises(sync_check_outputs.FalseClaimError, match="the codec beats PCA: False"):
+        sync_check_outputs.sync(path)
+    assert path.read_text() == before

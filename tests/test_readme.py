@@ -70,3 +70,14 @@ def test_readme_images_are_committed_and_small():
     for image in images:
         path = PROJ_ROOT / image
         assert path.is_file() and path.stat().st_size < 200_000, image
+
+
+def test_readme_shows_every_accepted_tradeoff():
+    from lib.ratchet import load_tradeoffs
+
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.TRADEOFFS_BEGIN, results_table.TRADEOFFS_END)
+    assert block == results_table.tradeoffs_block(load_tradeoffs()), (
+        "README trade-offs differ from docs/accepted_tradeoffs.json: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
