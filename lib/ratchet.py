@@ -156,6 +156,18 @@ def load_tradeoffs() -> list[dict]:
     return load_json(TRADEOFFS_PATH) if TRADEOFFS_PATH.exists() else []
 
 
+def add_accept_option(parser) -> None:
+    """``--accept-worse KEY REASON`` (repeatable) on an argparse parser; read it with ``dict(options.accept_worse)``."""
+    parser.add_argument(
+        "--accept-worse",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("KEY", "REASON"),
+        help="accept a figure that moved the wrong way (recorded in docs/accepted_tradeoffs.json)",
+    )
+
+
 def flat_to_sections(document: dict) -> dict:
     """An expectations file of the earlier flat format (notebook -> figures) in sections."""
     if not document or all(key in ("notes", "genres", "every_dataset", "bench") for key in document):

@@ -120,6 +120,17 @@ def measured(stem: str, expression: str, reference, others: list) -> tuple[dict 
     return expectation, None
 
 
+def values_in(runs: list[dict], stem: str, expression: str) -> list:
+    """The value of ``expression`` in each run's ``stem`` record that holds it."""
+    values = []
+    for run in runs:
+        try:
+            values.append(checks.evaluate(run[stem], expression))
+        except (KeyError, TypeError):
+            continue
+    return values
+
+
 def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
     """The whole expectations file, and the flaky targets."""
     reference_root = results_table.REFERENCE_FOLDER
@@ -138,12 +149,7 @@ def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
                     expectation = bench_expectation(stem, figure, checks.evaluate(record, figure))
                     note = None
                 else:
-                    values = []
-                    for run in others:
-                        try:
-                            values.append(checks.evaluate(run[stem], figure))
-                        except (KeyError, TypeError):
-                            continue
+                    values = values_in(others, stem, figure)
                     expectation, note = measured(stem, figure, checks.evaluate(record, figure), values)
                 if note:
                     flaky.append(note)
@@ -163,12 +169,7 @@ def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
             for old in expectations:
                 if old["figure"] in known:
                     continue
-                values = []
-                for run in others:
-                    try:
-                        values.append(checks.evaluate(run[stem], old["figure"]))
-                    except (KeyError, TypeError):
-                        continue
+                values = values_in(others, stem, old["figure"])
                 expectation, note = measured(
                     stem, old["figure"], checks.evaluate(reference_runs[stem], old["figure"]), values
                 )
@@ -226,14 +227,7 @@ def main(arguments: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path, help="other seeds' outputs folders")
     parser.add_argument("--write", action="store_true", help="replace lib/expectations.json (through the ratchet)")
-    parser.add_argument(
-        "--accept-worse",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "REASON"),
-        help="accept a figure that moved the wrong way (recorded in docs/accepted_tradeoffs.json)",
-    )
+    ratchet.add_accept_option(parser)
     options = parser.parse_args(arguments)
     document, flaky = build(options.runs)
     counts = {section: sum(len(e) for e in notebooks.values()) for section, notebooks in document.items()}

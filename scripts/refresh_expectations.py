@@ -54,14 +54,7 @@ def candidate_from_run(current: dict, datasets: tuple[str, ...] = SHIPPED_DATASE
 
 def main(arguments: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--accept-worse",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("KEY", "REASON"),
-        help="accept a figure that moved the wrong way (recorded in docs/accepted_tradeoffs.json)",
-    )
+    ratchet.add_accept_option(parser)
     options = parser.parse_args(arguments)
     current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH))
     candidate, notes = candidate_from_run(current)
