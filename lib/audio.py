@@ -43,6 +43,8 @@ DC_OFFSET_NOTE = 0.01  # a mean above this share of full scale (or of the peak, 
 BLOCK_SECONDS = 30.0  # seconds of the source decoded at a time
 MIN_SAMPLE_RATE = 4_000  # Hz; below this nothing musical survives
 MAX_SAMPLE_RATE = 384_000  # Hz; above this the file is almost surely mislabelled
+SHORT_TAIL_SECONDS = 0.5  # a missing tail up to this long (and up to SHORT_TAIL_SHARE) is kept with a note
+SHORT_TAIL_SHARE = 0.01  # of the declared length: beyond it, a file that stops early is refused as truncated
 SILENCE_PEAK = 1e-4  # linear amplitude; a clip whose peak stays below this counts as silent
 
 
@@ -209,6 +211,7 @@ class AudioStream:
         self.block_frames = max(1, int(block_seconds * self.source_rate))
         self.frames_read = 0
         self.raw_peak = 0.0
+        self.raw_low, self.raw_high = np.inf, -np.inf  # the raw swing: a constant file has none
         self.raw_sum = 0.0
         self.clean_square_sum = 0.0
         self.clean_peak = 0.0
@@ -253,6 +256,10 @@ class AudioStream:
                 if mono.size:
                     self.frames_read += mono.size
                     self.raw_peak = max(self.raw_peak, float(np.max(np.abs(mono))))
+                    self.raw_low, self.raw_high = (
+                        min(self.raw_low, float(mono.min())),
+                        max(self.raw_high, float(mono.max())),
+                    )
                     self.raw_sum += float(np.sum(mono, dtype=np.float64))
                 block = self._resample(resampler, mono, last=last)
                 if block.size:
@@ -287,14 +294,36 @@ class AudioStream:
         """
         if self.frames_read == 0:
             raise AudioInputError("holds no samples (empty or truncated)", self.name)
-        if self.declared_frames > 0 and self.frames_read < self.declared_frames:
+        if self.declared_frames > 0 and self.frames_read < self.declared_frames and not self.short_tail_only:
             raise AudioInputError(
                 f"truncated: decoding stopped at frame {self.frames_read} of {self.declared_frames}", self.name
             )
-        if self.clean_peak < SILENCE_PEAK:
+        # Judged on the raw samples: the resampler's and the DC blocker's start-up transients would
+        # otherwise make a constant file look like a short sound.
+        no_swing = self.raw_high - self.raw_low < 2 * SILENCE_PEAK
+        if self.clean_peak < SILENCE_PEAK or no_swing:
             if abs(self.raw_mean) >= SILENCE_PEAK:
                 raise AudioInputError(f"holds only a DC offset ({self.raw_mean:+.3g}) and no signal", self.name)
             raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", self.name)
+
+    @property
+    def missing_frames(self) -> int:
+        """Frames the header declares that decoding did not deliver (0 when all arrived)."""
+        return max(0, self.declared_frames - self.frames_read)
+
+    @property
+    def short_tail_only(self) -> bool:
+        """Is what decoding did not deliver a short tail that is kept with a note, not a truncation?
+
+        Ogg (Vorbis, Opus) headers get their length from the last page's granule position, and some
+        encoders declare a few thousand frames more than they write: a fraction of a second at the end
+        of a good recording. Up to ``SHORT_TAIL_SECONDS`` and ``SHORT_TAIL_SHARE`` of the file, less
+        than one clip is lost by keeping it; more than that is a cut-off file, refused.
+        """
+        missing = self.missing_frames
+        return (
+            0 < missing <= SHORT_TAIL_SECONDS * self.source_rate and missing <= SHORT_TAIL_SHARE * self.declared_frames
+        )
 
     def out_of_range_note(self) -> str:
         """Words for raw samples beyond [-1, 1] (float files can hold them)."""
@@ -307,6 +336,11 @@ class AudioStream:
             found.append(self.out_of_range_note())
         if abs(self.raw_mean) > DC_OFFSET_NOTE * max(self.raw_peak, 1.0):
             found.append(f"DC offset of {self.raw_mean:+.3g} removed")
+        if self.short_tail_only:
+            found.append(
+                f"the header declares {self.declared_frames} frames, {self.missing_frames} "
+                f"({self.missing_frames / self.source_rate:.2f} s) at the end did not decode: kept without them"
+            )
         return found
 
 

@@ -146,3 +146,29 @@ def test_arrays_and_json_without_pickle(tmp_path):
         load_npy(tmp_path / "c.npy")
     save_json(tmp_path / "d.json", {"value": np.float32(1.5), "shape": np.array([2, 3])})
     assert load_json(tmp_path / "d.json") == {"value": 1.5, "shape": [2, 3]}
+
+
+@pytest.mark.parametrize("rate", [44_100, 22_050])
+def test_a_constant_file_at_another_rate_is_refused_as_dc_only(tmp_path, rate):
+    # The resampler's start-up transient once made such a file look like a short sound (one clip of it).
+    path = tmp_path / "dc.wav"
+    soundfile.write(path, np.full(3 * rate, 0.25, dtype=np.float32), rate, subtype="FLOAT")
+    stream = audio.AudioStream(path, sample_rate=SAMPLE_RATE)
+    list(stream)
+    with pytest.raises(AudioInputError, match=r"only a DC offset \(\+0.25\)"):
+        stream.finish()
+
+
+def test_a_short_missing_tail_is_kept_with_a_note_and_a_long_one_refused(tmp_path):
+    path = tmp_path / "song.wav"
+    soundfile.write(path, harmonic_tone(seconds=60.0), SAMPLE_RATE)
+    stream = audio.AudioStream(path, sample_rate=SAMPLE_RATE)
+    list(stream)
+    # As an Ogg header that declares 0.1 s more than decodes (seen on recorded music): kept, with a note.
+    stream.declared_frames = stream.frames_read + SAMPLE_RATE // 10
+    stream.finish()
+    assert any("0.10 s) at the end did not decode: kept" in note for note in stream.notes())
+    # Two seconds missing is a cut-off file: refused.
+    stream.declared_frames = stream.frames_read + 2 * SAMPLE_RATE
+    with pytest.raises(AudioInputError, match="truncated: decoding stopped at frame"):
+        stream.finish()
