@@ -62,7 +62,7 @@ report: setup ## The last run's executed notebooks as standalone HTML with an in
 bench: setup ## Measure speed (real-time factors, Griffin-Lim sweep, training throughput, peak memory): <outputs>/metrics/bench.json
 	$(BIN)/python -m lib.bench
 
-check: setup ## Compare the last full run's outputs/metrics/*.json with lib/expectations.json; fail on regressions
+check: setup ## Compare the last full run of DATASET (and make bench's figures) with lib/expectations.json; fail on regressions
 	$(BIN)/python -m lib.checks
 
 test: setup browser lint ## Lint, unit tests (a folder run included), then every notebook (and the explorer) in smoke mode under nbval
