@@ -21,6 +21,10 @@ from scipy import linalg, stats
 from sklearn.cluster import KMeans
 
 FEATURES_LAYER = "features"
+# Training clips per label before a judge is expected to beat chance on a folder's labels (the check
+# cells and the folder-run test): a one-second clip holds little of a genre or an artist, and the
+# genre collections' judge learned from about 700 per label; a smoke folder's 45 per label is not enough.
+ENOUGH_CLIPS_PER_LABEL = 100
 
 
 def build_classifier(

@@ -14,9 +14,9 @@ import subprocess
 import sys
 
 from lib import paths
+from lib.judge import ENOUGH_CLIPS_PER_LABEL
 from tests.music_folder import write_music_folder
 
-ENOUGH_TRAINING_CLIPS_PER_LABEL = 40  # one-second clips of a label before its judge is held to chance
 NOTEBOOKS = sorted(str(path) for path in (paths.PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -77,7 +77,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     # melodies), and its pitch head (each clip's dominant pitch class, of 12) above chance too.
     judge = generation["classifier"]
     labels = len(data["labels"])
-    if data["clips"]["train"] >= ENOUGH_TRAINING_CLIPS_PER_LABEL * labels:
+    if data["clips"]["train"] >= ENOUGH_CLIPS_PER_LABEL * labels:
         assert judge["family_accuracy"] > 1 / labels, judge
         assert judge["pitch_accuracy"] > 1 / 12, judge
     else:
