@@ -191,6 +191,8 @@ def tolerance_floor(expression: str, reference: float) -> float:
     change means something (0 for counts and settings that must not move at all)."""
     if _EXACT.search(expression) and float(reference).is_integer():
         return 0.0
+    if "semitones" in expression:
+        return 0.2  # the pitch tracker's grid
     if "ndb_over_k" in expression:
         return 0.1  # two of the 20 bins
     if "_ratio(" in expression or " / " in expression:

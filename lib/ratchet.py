@@ -113,7 +113,16 @@ def apply(old_document: dict, new_document: dict, accepted: dict[str, str] | Non
         section, notebook, figure = key
         previous = old.get(key)
         merged = dict(expectation)
-        if previous is not None and ("expected" in previous) == ("expected" in expectation):
+        if previous is not None and "flaky" in expectation and previous.get("expected") is True:
+            reason = _reason(accepted, section, notebook, figure)  # a target no longer held true: say why
+            if reason is None:
+                result.refused.append(
+                    f"{section}/{notebook}:{figure}: expected True, now flaky ({expectation['flaky']})"
+                )
+                merged = dict(previous)
+            else:
+                record(key, True, "flaky", reason)
+        elif previous is not None and ("expected" in previous) == ("expected" in expectation):
             new_value = expectation.get("expected", expectation.get("reference"))
             old_value = previous.get("expected", previous.get("reference"))
             if _worse(previous, new_value):

@@ -38,7 +38,11 @@ def _figure_rows(notebook: str, record: dict, *, dataset: str) -> tuple[list[str
         if watch.notebook == notebook
         for expectation in watch.expectations
     ]
-    results = [checks.check_expectation(notebook, record, expectation) for expectation in expectations]
+    results = [
+        checks.check_expectation(notebook, record, expectation)
+        for expectation in expectations
+        if checks.checked(expectation)
+    ]
     rows = []
     for result in sorted(results, key=lambda result: result.passed):
         value = result.value

@@ -106,7 +106,8 @@ def measured(stem: str, expression: str, reference, others: list) -> tuple[dict 
             return None, None
         if all(value is True for value in others):
             return {"figure": expression, "expected": True}, None
-        return None, f"{stem} {expression}: true in the reference, false in {others.count(False)} other run(s)"
+        note = f"true in the reference, false in {others.count(False)} of {len(others)} other run(s)"
+        return {"figure": expression, "flaky": note}, f"{stem} {expression}: {note}"
     values = [reference, *[value for value in others if numeric(value)]]
     spread = max(values) - min(values)
     tolerance = max(SPREAD_FACTOR * spread, figures.tolerance_floor(expression, reference))
