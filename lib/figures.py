@@ -114,6 +114,7 @@ _SHARES = re.compile(r"^unconditional\.(?P<name>\w+)\.family_shares\.\w+$")
 _CODEC_ROW = re.compile(
     r"^(?P<rows>rows|heldout_rows|reconstruction)\[(?P<who>[^\]]*method=autoencoder[^\]]*)\]\.(?P<metric>\w+)$"
 )
+_NEAREST = re.compile(r"^unconditional\.(?P<name>\w+)\.nearest_train_distance$")
 _GENRE_FRECHET = re.compile(r"^conditional\.frechet_by_genre\.(?P<genre>\w+)$")
 YARDSTICKS = ("real_floor", "real_test_roundtrip")
 
@@ -138,6 +139,9 @@ def watched_forms(stem: str, figure: str) -> list[str]:
         ]
     if figure.startswith("unconditional.real_family_shares."):
         return [figure]
+    near = _NEAREST.match(figure)
+    if near and near.group("name") not in YARDSTICKS:  # beside unseen real clips' distance, same run
+        return [f"{figure} / unconditional.real_test_roundtrip.nearest_train_distance"]
     codec = _CODEC_ROW.match(figure)
     if codec and codec.group("metric") in ("log_mel_distance_db", "multi_resolution_stft", "spectral_convergence"):
         pca = codec.group("who").replace("method=autoencoder", "method=pca")
@@ -191,6 +195,8 @@ def tolerance_floor(expression: str, reference: float) -> float:
     change means something (0 for counts and settings that must not move at all)."""
     if _EXACT.search(expression) and float(reference).is_integer():
         return 0.0
+    if "chosen_components" in expression:
+        return 0.5 * abs(reference)  # a size chosen from doubling candidates: one step down (seen on another machine)
     if "semitones" in expression:
         return 0.2  # the pitch tracker's grid
     if "ndb_over_k" in expression:
@@ -213,3 +219,56 @@ def expressions(quoted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         for form in watched_forms(stem, figure):
             seen.setdefault((stem, form), None)
     return list(seen)
+
+
+_NAMED_MAPPINGS = re.compile(r"(shares|_by_genre|clips)$")
+
+
+def record_names(records: Iterable[dict]) -> set[str]:
+    """Keys that name things (a generator, a genre, a family) rather than a measure, in metrics records:
+    the keys of mappings whose values are mostly records, and of mappings of numbers by name
+    (``family_shares``, ``frechet_by_genre``, ``clips``)."""
+    names: set[str] = set()
+
+    def visit(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            values = list(value.values())
+            records = sum(isinstance(item, dict) for item in values)
+            if key and values and records >= 2 and records >= 2 * len(values) / 3:  # not the record's own top level
+                names.update(value)
+            elif values and _NAMED_MAPPINGS.search(key) and all(isinstance(item, int | float) for item in values):
+                names.update(value)
+            for child_key, child in value.items():
+                visit(child, str(child_key))
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, key)
+
+    for record in records:
+        visit(record, "")
+    return names
+
+
+def spread_group(stem: str, expression: str, names: set[str]) -> str:
+    """The family of figures whose spread is pooled (``scripts/measure_spread.py``): the same measure of
+    different generators, genres, families or sizes, e.g. ``04_control:unconditional.X.ndb_over_k``."""
+    first = re.split(r" / | - ", expression)[0]
+    kind = "ratio" if " / " in expression else "difference" if " - " in expression else "value"
+    first = re.sub(r"\[[^\]]*\]", "[]", first)
+    first = re.sub(r"\(([^,]*)\.\w+\.family_shares", r"(\1.X.family_shares", first)
+    parts = ["X" if part in names else part for part in first.split(".")]
+    return f"{stem}:{kind}:{'.'.join(parts)}"
+
+
+_UNIT_CLASSES = (
+    ("ratio", re.compile(r"( / |_ratio\()")),
+    ("decibels", re.compile(r"(_db|stft|convergence)")),
+    ("share", re.compile(r"(share|accuracy|within|correlation|spearman|kept|ndb_over_k)")),
+    ("bits", re.compile(r"entropy")),
+)
+
+
+def unit_class(expression: str) -> str:
+    """The broad kind of a figure (ratio, decibels, share, bits or other): the pool of last resort for a
+    figure whose own family is too small to pool (``scripts/measure_spread.py``)."""
+    return next((name for name, pattern in _UNIT_CLASSES if pattern.search(expression)), "other")

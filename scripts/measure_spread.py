@@ -1,10 +1,10 @@
 """Write lib/expectations.json: every figure the README quotes, with a tolerance from measured spread.
 
 The figures are the ones the README's generator reads (:func:`lib.figures.quoted_figures`), in
-their watched form (:func:`lib.figures.watched_forms`). The reference values are the reference
-run's (``docs/reference_run/``, seed 0, which the README quotes); the tolerance of each is
-``SPREAD_FACTOR`` times the range of its values over the reference run and the other seeds' runs
-(``make run-all SEED=n`` in clones of the same commit), and never less than the figure's
+their watched form (:func:`lib.figures.watched_forms`), plus those watched before. Each figure's
+reference is the mean of the reference run (``docs/reference_run/``, seed 0, which the README
+quotes) and the other seeds' runs (``make run-all SEED=n`` in clones of the same commit); its
+tolerance comes from their spread (:func:`tolerances`), and is never less than the figure's
 resolution (:func:`lib.figures.tolerance_floor`). A target that is true in every run is expected
 to stay true; one that is true in the reference but false in another seed's run is *flaky*: it is
 listed, and watched through its figures only. The benchmark's figures get a factor, not a spread
@@ -23,7 +23,10 @@ tolerances measured on the other runs.
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +36,9 @@ import results_table
 from lib import checks, figures, ratchet
 from lib.fileio import load_json
 
-SPREAD_FACTOR = 2.5  # times the range over the runs measured (about 4 standard deviations for three runs)
+SPREAD_FACTOR = 3.0  # times the range over the runs measured (about 5 standard deviations for three runs)
+POOLED_Z = 5.0  # times the pooled standard deviation (a normal figure falls outside once in 40,000 runs)
+MIN_FAMILY = 3  # figures in a family before its own pooled spread is used
 BENCH_SPEED_FACTOR = 3.0  # a machine this many times slower than the reference still passes
 BENCH_MEMORY_FACTOR = 1.5  # memory moves less than speed between machines
 BENCH_TIME_FACTOR = 2.0  # wall times of the notebooks and of the benchmark
@@ -96,29 +101,15 @@ def bench_expectation(stem: str, figure: str, reference) -> dict | None:
     return {"figure": figure, "reference": reference, "better": "near", "tolerance": 0}
 
 
-def measured(stem: str, expression: str, reference, others: list) -> tuple[dict | None, str | None]:
-    """The expectation of one watched figure from its reference and other runs' values.
+@dataclass
+class Observed:
+    """One watched figure's value in the reference run and in the other runs that hold it."""
 
-    Returns (expectation or None, a note: why a target is not watched as a boolean).
-    """
-    if isinstance(reference, bool):
-        if not reference:
-            return None, None
-        if all(value is True for value in others):
-            return {"figure": expression, "expected": True}, None
-        note = f"true in the reference, false in {others.count(False)} of {len(others)} other run(s)"
-        return {"figure": expression, "flaky": note}, f"{stem} {expression}: {note}"
-    values = [reference, *[value for value in others if numeric(value)]]
-    spread = max(values) - min(values)
-    tolerance = max(SPREAD_FACTOR * spread, figures.tolerance_floor(expression, reference))
-    expectation = {
-        "figure": expression,
-        "reference": _rounded(reference),
-        "better": figures.direction(expression),
-        "tolerance": _rounded(tolerance),
-        "spread": {"runs": len(values), "min": _rounded(min(values)), "max": _rounded(max(values))},
-    }
-    return expectation, None
+    section: str
+    stem: str
+    expression: str
+    reference: object
+    others: list
 
 
 def values_in(runs: list[dict], stem: str, expression: str) -> list:
@@ -132,52 +123,133 @@ def values_in(runs: list[dict], stem: str, expression: str) -> list:
     return values
 
 
+def observe(runs_by_section: dict[str, list[dict]]) -> list[Observed]:
+    """Every watched figure of the notes and the genre collections, in the first run of each section's
+    list (the reference) and in the others: the README's quoted figures, then those watched before."""
+    current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH)) if checks.EXPECTATIONS_PATH.exists() else {}
+    observed, seen = [], set()
+    for section in ("notes", "genres"):
+        reference, *others = runs_by_section[section]
+        quoted = []
+        for _, render in renders(results_table.REFERENCE_FOLDER)[section]:
+            try:
+                quoted += figures.quoted_figures(render, reference)
+            except KeyError:  # a run that lacks a stage (not run yet) quotes nothing of it
+                continue
+        before = [(stem, e["figure"]) for stem, expectations in current.get(section, {}).items() for e in expectations]
+        for stem, expression in [*figures.expressions(quoted), *before]:
+            if (section, stem, expression) in seen or stem not in reference:
+                continue
+            seen.add((section, stem, expression))
+            value = checks.evaluate(reference[stem], expression)
+            observed.append(Observed(section, stem, expression, value, values_in(others, stem, expression)))
+    return observed
+
+
+def tolerances(observed: list[Observed], names: dict[str, set[str]]) -> dict[tuple[str, str, str], float]:
+    """Each numeric figure's tolerance: SPREAD_FACTOR times its own range, POOLED_Z times a pooled
+    standard deviation, or its floor, whichever is largest.
+
+    Three runs alone make a shaky estimate (a figure whose three values happen to agree would get
+    no room at all), so the standard deviation is pooled: over the figure's family (the same measure
+    of other generators, genres or sizes: :func:`lib.figures.spread_group`) when it has at least
+    MIN_FAMILY members, otherwise over every figure of its section of the same kind
+    (:func:`lib.figures.unit_class`; relative to the value for the kind "other"). Counts and settings
+    that must not move keep no tolerance. ``names``: per section, the keys that name things in its
+    records (:func:`lib.figures.record_names`).
+    """
+    families: dict[str, list[float]] = {}
+    kinds: dict[tuple[str, str], list[float]] = {}
+    keys = {}
+    for item in observed:
+        values = [item.reference, *[v for v in item.others if numeric(v)]]
+        if not numeric(item.reference) or figures.tolerance_floor(item.expression, item.reference) == 0:
+            continue
+        family = figures.spread_group(item.stem, item.expression, names[item.section])
+        kind = (item.section, figures.unit_class(item.expression))
+        keys[item.section, item.stem, item.expression] = family, kind
+        if len(values) >= 2:
+            variance = statistics.variance(values)
+            families.setdefault(family, []).append(variance)
+            scale = statistics.fmean(abs(v) for v in values) if kind[1] == "other" else 1.0
+            kinds.setdefault(kind, []).append(variance / scale**2 if scale else 0.0)
+    result = {}
+    for item in observed:
+        if not numeric(item.reference):
+            continue
+        values = [item.reference, *[v for v in item.others if numeric(v)]]
+        floor = figures.tolerance_floor(item.expression, item.reference)
+        tolerance = max(SPREAD_FACTOR * (max(values) - min(values)), floor)
+        if (item.section, item.stem, item.expression) in keys:
+            family, kind = keys[item.section, item.stem, item.expression]
+            if len(families.get(family, [])) >= MIN_FAMILY:
+                pooled = math.sqrt(statistics.fmean(families[family]))
+            elif kinds.get(kind):
+                pooled = math.sqrt(statistics.fmean(kinds[kind])) * (abs(item.reference) if kind[1] == "other" else 1.0)
+            else:
+                pooled = 0.0
+            tolerance = max(tolerance, POOLED_Z * pooled)
+        result[item.section, item.stem, item.expression] = tolerance
+    return result
+
+
+def expectation_of(item: Observed, tolerance: float | None) -> tuple[dict | None, str | None]:
+    """The expectation of one observed figure (None: a false target), and a note for a flaky target."""
+    if isinstance(item.reference, bool):
+        if not item.reference:
+            return None, None
+        if all(value is True for value in item.others):
+            return {"figure": item.expression, "expected": True}, None
+        note = f"true in the reference, false in {item.others.count(False)} of {len(item.others)} other run(s)"
+        return {"figure": item.expression, "flaky": note}, f"{item.stem} {item.expression}: {note}"
+    values = [item.reference, *[value for value in item.others if numeric(value)]]
+    expectation = {
+        "figure": item.expression,
+        "reference": _rounded(statistics.fmean(values)),  # the centre of the runs, not one lucky or unlucky run
+        "better": figures.direction(item.expression),
+        "tolerance": _rounded(tolerance),
+        "spread": {"runs": len(values), "min": _rounded(min(values)), "max": _rounded(max(values))},
+    }
+    return expectation, None
+
+
+def section_runs(folders: list[Path]) -> dict[str, list[dict]]:
+    """Per section, the metrics of the reference run (first) and of each other run's outputs folder."""
+    reference = results_table.REFERENCE_FOLDER
+    return {
+        "notes": [results_table.load_folder(reference), *[results_table.load_folder(f / "metrics") for f in folders]],
+        "genres": [
+            results_table.load_folder(reference / "genres"),
+            *[results_table.load_folder(f / "datasets" / "genres" / "metrics") for f in folders],
+        ],
+    }
+
+
+def names_of(runs_by_section: dict[str, list[dict]]) -> dict[str, set[str]]:
+    """Per section, the keys that name things in its reference run's records."""
+    return {section: figures.record_names(runs[0].values()) for section, runs in runs_by_section.items()}
+
+
 def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
     """The whole expectations file, and the flaky targets."""
-    reference_root = results_table.REFERENCE_FOLDER
     document: dict[str, dict[str, list[dict]]] = {}
     flaky: list[str] = []
-    for section, parts in renders(reference_root).items():
-        reference_runs = results_table.load_folder(reference_folder(section))
-        if section == "bench":
-            reference_runs = results_table.load_folder(reference_root)
-        for relative, render in parts:
-            quoted = figures.quoted_figures(render, reference_runs)
-            others = [results_table.load_folder(root / relative) for root in run_outputs]
-            for stem, figure in quoted if section == "bench" else figures.expressions(quoted):
-                record = reference_runs[stem]
-                if section == "bench":
-                    expectation = bench_expectation(stem, figure, checks.evaluate(record, figure))
-                    note = None
-                else:
-                    values = values_in(others, stem, figure)
-                    expectation, note = measured(stem, figure, checks.evaluate(record, figure), values)
-                if note:
-                    flaky.append(note)
-                if expectation:
-                    figures_of = document.setdefault(section, {}).setdefault(stem, [])
-                    if all(existing["figure"] != expectation["figure"] for existing in figures_of):
-                        figures_of.append(expectation)
-    # Figures watched before that the README does not quote keep being watched (nothing drops silently).
-    current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH)) if checks.EXPECTATIONS_PATH.exists() else {}
-    for section in ("notes", "genres"):
-        reference_runs = results_table.load_folder(reference_folder(section))
-        relative = "datasets/genres/metrics" if section == "genres" else "metrics"
-        others = [results_table.load_folder(root / relative) for root in run_outputs]
-        for stem, expectations in current.get(section, {}).items():
-            figures_of = document.setdefault(section, {}).setdefault(stem, [])
-            known = {expectation["figure"] for expectation in figures_of}
-            for old in expectations:
-                if old["figure"] in known:
-                    continue
-                values = values_in(others, stem, old["figure"])
-                expectation, note = measured(
-                    stem, old["figure"], checks.evaluate(reference_runs[stem], old["figure"]), values
-                )
-                if note:
-                    flaky.append(note)
-                if expectation:
-                    figures_of.append(expectation)
+    runs = section_runs(run_outputs)
+    observed = observe(runs)
+    tolerance_of = tolerances(observed, names_of(runs))
+    for item in observed:
+        expectation, note = expectation_of(item, tolerance_of.get((item.section, item.stem, item.expression)))
+        if note:
+            flaky.append(note)
+        if expectation:
+            document.setdefault(item.section, {}).setdefault(item.stem, []).append(expectation)
+    bench_runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
+    for _, render in renders(results_table.REFERENCE_FOLDER)["bench"]:
+        for stem, figure in figures.quoted_figures(render, bench_runs):
+            expectation = bench_expectation(stem, figure, checks.evaluate(bench_runs[stem], figure))
+            figures_of = document.setdefault("bench", {}).setdefault(stem, [])
+            if expectation and all(existing["figure"] != figure for existing in figures_of):
+                figures_of.append(expectation)
     document[checks.EVERY_DATASET] = {
         stem: [{"figure": figure, "expected": True} for figure in names] for stem, names in EVERY_DATASET.items()
     }
@@ -185,42 +257,33 @@ def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
 
 
 def leave_one_out(run_outputs: list[Path]) -> str:
-    """For each run (reference included), how many figures fall outside tolerances measured without it."""
-    folders = [results_table.REFERENCE_FOLDER.parent / "reference_run", *run_outputs]
+    """For each run (reference included), how many figures fall outside tolerances measured without it
+    (either side): an estimate of how often a new machine's run would fail `make check`."""
+    runs = section_runs(run_outputs)
+    labels = ["reference run", *[str(folder) for folder in run_outputs]]
     lines = []
-    for left_out, _ in enumerate(folders):
-        kept = [folder for index, folder in enumerate(folders) if index != left_out]
-        outside, total = 0, 0
-        for section, relative in (("notes", "metrics"), ("genres", "datasets/genres/metrics")):
-            quoted = []
-            reference_runs = results_table.load_folder(reference_folder(section))
-            for _, render in renders(results_table.REFERENCE_FOLDER)[section]:
-                quoted += figures.quoted_figures(render, reference_runs)
-            root_of = {
-                folder: (folder / ("genres" if section == "genres" else ""))
-                if folder.name == "reference_run"
-                else folder / relative
-                for folder in folders
-            }
-            runs = {folder: results_table.load_folder(root_of[folder]) for folder in folders}
-            for stem, expression in figures.expressions(quoted):
-                values = {}
-                for folder in folders:
-                    try:
-                        values[folder] = checks.evaluate(runs[folder][stem], expression)
-                    except (KeyError, TypeError):
-                        pass
-                if folders[left_out] not in values or not numeric(values[folders[left_out]]):
-                    continue
-                base = [values[folder] for folder in kept if folder in values and numeric(values[folder])]
-                if not base:
-                    continue
-                spread = max(base) - min(base)
-                tolerance = max(SPREAD_FACTOR * spread, figures.tolerance_floor(expression, base[0]))
-                expectation = {"figure": expression, "reference": base[0], "better": "near", "tolerance": tolerance}
-                total += 1
-                outside += not checks.within(expectation, values[folders[left_out]])
-        lines.append(f"  leaving out {folders[left_out]}: {outside} of {total} figures outside (either side)")
+    for left_out, label in enumerate(labels):
+        kept = {
+            section: [run for index, run in enumerate(found) if index != left_out] for section, found in runs.items()
+        }
+        observed = observe(kept)
+        tolerance_of = tolerances(observed, names_of(kept))
+        outside, total, worst = 0, 0, []
+        for item in observed:
+            if not numeric(item.reference):
+                continue
+            try:
+                value = checks.evaluate(runs[item.section][left_out][item.stem], item.expression)
+            except (KeyError, TypeError):
+                continue
+            tolerance = tolerance_of[item.section, item.stem, item.expression]
+            centre = statistics.fmean([item.reference, *[v for v in item.others if numeric(v)]])
+            total += 1
+            if abs(value - centre) > tolerance + 1e-9:
+                outside += 1
+                worst.append(f"{item.stem}:{item.expression} {item.reference:.4g} -> {value:.4g} (±{tolerance:.3g})")
+        lines.append(f"  leaving out the {label}: {outside} of {total} figures outside (either side)")
+        lines += [f"    {line}" for line in worst[:12]]
     return "\n".join(lines)
 
 
