@@ -136,7 +136,12 @@ def observe(runs_by_section: dict[str, list[dict]]) -> list[Observed]:
                 quoted += figures.quoted_figures(render, reference)
             except KeyError:  # a run that lacks a stage (not run yet) quotes nothing of it
                 continue
-        before = [(stem, e["figure"]) for stem, expectations in current.get(section, {}).items() for e in expectations]
+        before = [  # watched before, unless now watched in another form (beside its yardstick)
+            (stem, e["figure"])
+            for stem, expectations in current.get(section, {}).items()
+            for e in expectations
+            if figures.watched_forms(stem, e["figure"]) == [e["figure"]]
+        ]
         for stem, expression in [*figures.expressions(quoted), *before]:
             if (section, stem, expression) in seen or stem not in reference:
                 continue
