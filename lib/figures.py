@@ -258,17 +258,3 @@ def spread_group(stem: str, expression: str, names: set[str]) -> str:
     first = re.sub(r"\(([^,]*)\.\w+\.family_shares", r"(\1.X.family_shares", first)
     parts = ["X" if part in names else part for part in first.split(".")]
     return f"{stem}:{kind}:{'.'.join(parts)}"
-
-
-_UNIT_CLASSES = (
-    ("ratio", re.compile(r"( / |_ratio\()")),
-    ("decibels", re.compile(r"(_db|stft|convergence)")),
-    ("share", re.compile(r"(share|accuracy|within|correlation|spearman|kept|ndb_over_k)")),
-    ("bits", re.compile(r"entropy")),
-)
-
-
-def unit_class(expression: str) -> str:
-    """The broad kind of a figure (ratio, decibels, share, bits or other): the pool of last resort for a
-    figure whose own family is too small to pool (``scripts/measure_spread.py``)."""
-    return next((name for name, pattern in _UNIT_CLASSES if pattern.search(expression)), "other")

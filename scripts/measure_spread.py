@@ -152,32 +152,29 @@ def observe(runs_by_section: dict[str, list[dict]]) -> list[Observed]:
 
 
 def tolerances(observed: list[Observed], names: dict[str, set[str]]) -> dict[tuple[str, str, str], float]:
-    """Each numeric figure's tolerance: SPREAD_FACTOR times its own range, POOLED_Z times a pooled
-    standard deviation, or its floor, whichever is largest.
+    """Each numeric figure's tolerance: SPREAD_FACTOR times its own range, POOLED_Z times the standard
+    deviation pooled over its family, or its floor, whichever is largest.
 
-    Three runs alone make a shaky estimate (a figure whose three values happen to agree would get
-    no room at all), so the standard deviation is pooled: over the figure's family (the same measure
-    of other generators, genres or sizes: :func:`lib.figures.spread_group`) when it has at least
-    MIN_FAMILY members, otherwise over every figure of its section of the same kind
-    (:func:`lib.figures.unit_class`; relative to the value for the kind "other"). Counts and settings
-    that must not move keep no tolerance. ``names``: per section, the keys that name things in its
-    records (:func:`lib.figures.record_names`).
+    Three runs alone make a shaky estimate (a figure whose three values happen to agree gets little
+    room), so where a figure has a family of at least MIN_FAMILY members (the same measure of other
+    generators, genres, sizes or strengths: :func:`lib.figures.spread_group`), their spreads are
+    pooled, in absolute terms and relative to each value, and the smaller of the two is used (a
+    family whose members differ in scale, like the noise sweep, does not give its smallest member the
+    largest member's room). Counts and settings that must not move keep no tolerance. ``names``: per
+    section, the keys that name things in its records (:func:`lib.figures.record_names`).
     """
-    families: dict[str, list[float]] = {}
-    kinds: dict[tuple[str, str], list[float]] = {}
-    keys = {}
+    families: dict[str, list[tuple[float, float]]] = {}
     for item in observed:
         values = [item.reference, *[v for v in item.others if numeric(v)]]
-        if not numeric(item.reference) or figures.tolerance_floor(item.expression, item.reference) == 0:
-            continue
-        family = figures.spread_group(item.stem, item.expression, names[item.section])
-        kind = (item.section, figures.unit_class(item.expression))
-        keys[item.section, item.stem, item.expression] = family, kind
-        if len(values) >= 2:
-            variance = statistics.variance(values)
-            families.setdefault(family, []).append(variance)
-            scale = statistics.fmean(abs(v) for v in values) if kind[1] == "other" else 1.0
-            kinds.setdefault(kind, []).append(variance / scale**2 if scale else 0.0)
+        if (
+            numeric(item.reference)
+            and len(values) >= 2
+            and figures.tolerance_floor(item.expression, item.reference) > 0
+        ):
+            family = figures.spread_group(item.stem, item.expression, names[item.section])
+            families.setdefault(family, []).append(
+                (statistics.variance(values), statistics.fmean(abs(v) for v in values))
+            )
     result = {}
     for item in observed:
         if not numeric(item.reference):
@@ -185,15 +182,12 @@ def tolerances(observed: list[Observed], names: dict[str, set[str]]) -> dict[tup
         values = [item.reference, *[v for v in item.others if numeric(v)]]
         floor = figures.tolerance_floor(item.expression, item.reference)
         tolerance = max(SPREAD_FACTOR * (max(values) - min(values)), floor)
-        if (item.section, item.stem, item.expression) in keys:
-            family, kind = keys[item.section, item.stem, item.expression]
-            if len(families.get(family, [])) >= MIN_FAMILY:
-                pooled = math.sqrt(statistics.fmean(families[family]))
-            elif kinds.get(kind):
-                pooled = math.sqrt(statistics.fmean(kinds[kind])) * (abs(item.reference) if kind[1] == "other" else 1.0)
-            else:
-                pooled = 0.0
-            tolerance = max(tolerance, POOLED_Z * pooled)
+        members = families.get(figures.spread_group(item.stem, item.expression, names[item.section]), [])
+        if floor > 0 and len(members) >= MIN_FAMILY:
+            absolute = math.sqrt(statistics.fmean(variance for variance, _ in members))
+            scaled = [variance / scale**2 for variance, scale in members if scale > 0]
+            relative = math.sqrt(statistics.fmean(scaled)) * abs(item.reference) if scaled else absolute
+            tolerance = max(tolerance, POOLED_Z * min(absolute, relative))
         result[item.section, item.stem, item.expression] = tolerance
     return result
 

@@ -19,13 +19,19 @@ def _executed_notebook(path, *, with_results_cell=True):
 
 def test_results_show_every_target_and_the_watched_figures():
     record = {
-        "rows": [{"method": "autoencoder", "latent_dim": 8, "log_mel_distance_db": 3.5}],
+        "rows": [
+            {"method": "autoencoder", "latent_dim": 8, "log_mel_distance_db": 3.5},
+            {"method": "pca", "latent_dim": 8, "log_mel_distance_db": 9.77},
+        ],
         "targets": {"beats_pca_at_every_size": True, "within_1_5_db_of_oracle_at_100x": False},
     }
     page = report.results_html("01_autoencoder", record, dataset="notes")
     assert "Targets reached: 1 of 2" in page
     assert "✓</td><td><code>beats_pca_at_every_size" in page and "✗</td><td><code>within_1_5_db" in page
-    assert "rows[method=autoencoder,latent_dim=8].log_mel_distance_db</code></td><td>3.5</td>" in page
+    assert "rows[method=pca,latent_dim=8].log_mel_distance_db</code></td><td>9.77</td>" in page
+    # the codec beside the same run's PCA: -6.27 dB
+    assert "rows[method=autoencoder,latent_dim=8].log_mel_distance_db - rows[method=pca,latent_dim=8]" in page
+    assert "<td>-6.27</td>" in page
     assert "No results yet" in report.results_html("01_autoencoder", None)
     assert "Skipped" in report.results_html("04_control", {"skipped": "needs note labels"})
 
