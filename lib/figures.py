@@ -175,11 +175,12 @@ def direction(expression: str) -> str:
     """
     if " - " in expression and "method=autoencoder" in expression:
         return "lower"  # the codec's distance beside PCA's
-    if _NEUTRAL.search(expression):
+    subject = re.split(r" / | - |, ", expression)[0]  # the figure itself, not the yardstick beside it
+    if _NEUTRAL.search(subject):
         return "near"
-    if _LOWER.search(expression):
+    if _LOWER.search(subject):
         return "lower"
-    if _HIGHER.search(expression):
+    if _HIGHER.search(subject):
         return "higher"
     return "near"
 

@@ -130,6 +130,11 @@ def test_watched_forms_use_the_runs_own_yardsticks():
     assert figures.direction(f"{codec} - rows[method=pca,latent_dim=8].log_mel_distance_db") == "lower"
     assert figures.direction("rows[method=pca,latent_dim=8].log_mel_distance_db") == "near"
     assert figures.direction("conditional.pitch_accuracy") == "higher"
+    ratio = "generators.vae.frechet_distance / generators.real_floor.frechet_distance"
+    assert figures.direction(ratio) == "lower"  # the generator's side decides, not the yardstick's
+    assert figures.direction("generators.real_floor.frechet_distance") == "near"
+    shares = "min_ratio(unconditional.vae.family_shares, unconditional.real_family_shares)"
+    assert figures.direction(shares) == "higher"
     assert figures.watched_forms("run_notebooks", "01_autoencoder.seconds") == []
 
 
