@@ -190,12 +190,11 @@ def check_expectation(notebook: str, record: dict | None, expectation: dict) -> 
     return CheckResult(notebook, figure, wanted, value, within(expectation, value))
 
 
-def notebook_own_dataset(notebook: str) -> str | None:
-    """The dataset a stage always works on (its metadata ``latent_music_lab.dataset``), or None."""
-    source = PROJ_ROOT / "notebooks" / f"{notebook}.ipynb"
-    if not source.exists():
+def notebook_dataset(notebook: Path) -> str | None:
+    """The dataset a notebook always works on (metadata ``latent_music_lab.dataset``), or None."""
+    if not notebook.exists():
         return None
-    metadata = json.loads(source.read_text(encoding="utf-8")).get("metadata", {})
+    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {})
     return metadata.get("latent_music_lab", {}).get("dataset")
 
 
@@ -229,7 +228,7 @@ def watches(expectations: dict, dataset: str | None = None) -> Iterator[Watch]:
         if own == DEFAULT_DATASET:
             for section, notebooks in expectations.items():
                 for notebook, figures in notebooks.items() if section in SHIPPED_DATASETS else ():
-                    if section != own and notebook_own_dataset(notebook) == section:
+                    if section != own and notebook_dataset(PROJ_ROOT / "notebooks" / f"{notebook}.ipynb") == section:
                         yield Watch(section, notebook, figures, metrics_path(notebook, dataset=section))
     for notebook, figures in expectations.get(EVERY_DATASET, {}).items():
         path = metrics_path(notebook, dataset=dataset)

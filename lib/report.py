@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from lib import checks
+from lib.checks import notebook_dataset
 from lib.fileio import atomic_write_bytes, load_json
 from lib.paths import PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
 from lib.ratchet import load_tradeoffs
@@ -94,12 +95,6 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
         )
     parts.append(tradeoffs_html(notebook))
     return "".join(parts)
-
-
-def notebook_dataset(notebook: Path) -> str | None:
-    """The dataset a notebook always works on (metadata ``latent_music_lab.dataset``), or None."""
-    metadata = nbformat.read(notebook, as_version=4).get("metadata", {})
-    return metadata.get("latent_music_lab", {}).get("dataset")
 
 
 def show_results(notebook: str, dataset: str | None = None) -> None:

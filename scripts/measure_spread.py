@@ -48,27 +48,21 @@ EVERY_DATASET = {
 }
 
 
-def renders(reference: Path) -> dict[str, list[tuple[str, object]]]:
-    """Per section: (metrics folder relative to a run's outputs, README renderer over that folder's files)."""
+def renders(reference: Path) -> dict[str, list]:
+    """Per section, the README's renderers of that section's figures (each over a run's metrics by stem)."""
     bench_preparation = results_table.load_folder(reference).get("bench_preparation")
     genre_data = results_table.load_folder(reference / "genres").get("00_data")
+    bench = [lambda runs: results_table.performance_block(runs["bench"])]
+    if bench_preparation and genre_data:
+        bench.append(lambda runs: results_table.folder_stage0(genre_data, runs["bench_preparation"]))
     return {
-        "notes": [("metrics", results_table.results_block)],
+        "notes": [results_table.results_block],
         "genres": [
-            ("datasets/genres/metrics", lambda runs: results_table.genres_block(runs, None)),
-            ("datasets/genres/metrics", lambda runs: results_table.genre_stage_block(runs["05_genres"])),
+            lambda runs: results_table.genres_block(runs, None),
+            lambda runs: results_table.genre_stage_block(runs["05_genres"]),
         ],
-        "bench": [
-            ("metrics", lambda runs: results_table.performance_block(runs["bench"])),
-            ("metrics", lambda runs: results_table.folder_stage0(genre_data, runs["bench_preparation"]))
-            if bench_preparation and genre_data
-            else ("metrics", lambda runs: None),
-        ],
+        "bench": bench,
     }
-
-
-def reference_folder(section: str) -> Path:
-    return results_table.REFERENCE_FOLDER / ("genres" if section == "genres" else "")
 
 
 def _rounded(value: float) -> float:
@@ -79,7 +73,7 @@ def numeric(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def bench_expectation(stem: str, figure: str, reference) -> dict | None:
+def bench_expectation(figure: str, reference) -> dict | None:
     """The benchmark's expectation for one of its figures (None: a description, not a figure)."""
     if figure.startswith("machine.") or figure == "griffin_lim_sweep_repeats":
         return None
@@ -131,7 +125,7 @@ def observe(runs_by_section: dict[str, list[dict]]) -> list[Observed]:
     for section in ("notes", "genres"):
         reference, *others = runs_by_section[section]
         quoted = []
-        for _, render in renders(results_table.REFERENCE_FOLDER)[section]:
+        for render in renders(results_table.REFERENCE_FOLDER)[section]:
             try:
                 quoted += figures.quoted_figures(render, reference)
             except KeyError:  # a run that lacks a stage (not run yet) quotes nothing of it
@@ -243,9 +237,9 @@ def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
         if expectation:
             document.setdefault(item.section, {}).setdefault(item.stem, []).append(expectation)
     bench_runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
-    for _, render in renders(results_table.REFERENCE_FOLDER)["bench"]:
+    for render in renders(results_table.REFERENCE_FOLDER)["bench"]:
         for stem, figure in figures.quoted_figures(render, bench_runs):
-            expectation = bench_expectation(stem, figure, checks.evaluate(bench_runs[stem], figure))
+            expectation = bench_expectation(figure, checks.evaluate(bench_runs[stem], figure))
             figures_of = document.setdefault("bench", {}).setdefault(stem, [])
             if expectation and all(existing["figure"] != figure for existing in figures_of):
                 figures_of.append(expectation)
