@@ -84,3 +84,33 @@ def dominant_pitch_class(waveforms: np.ndarray, *, sample_rate: int, hop_length:
     waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
     chroma = librosa.feature.chroma_stft(y=waveforms, sr=sample_rate, hop_length=hop_length)
     return np.argmax(chroma.sum(axis=-1), axis=-1).astype(np.int64)
+
+
+# What every clip has, whatever its dataset: measured from its audio (the conditions of lib.conditional's
+# LabelConditionSpace, and what lib.control checks on decoded requests).
+ATTRIBUTES: tuple[str, ...] = ("loudness_db", "brightness_octaves", "onset_rate")
+ATTRIBUTE_UNITS = {"loudness_db": "dBFS", "brightness_octaves": "log2 Hz", "onset_rate": "onsets/s"}
+ONSET_HOP = 512  # samples between onset-strength frames
+
+
+def measure_attributes(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """The attributes of each clip [shape=(n, len(ATTRIBUTES))] of waveforms [shape=(n, samples)].
+
+    ``loudness_db``: RMS level in dBFS; ``brightness_octaves``: log2 of the spectral centroid in
+    Hz (brightness is heard on a log scale); ``onset_rate``: note onsets per second (librosa's
+    onset detector), the density of events. A silent clip gets the floor of each measure.
+    """
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    if waveforms.ndim != 2 or waveforms.shape[1] == 0:
+        raise ValueError(f"need waveforms of shape (n, samples), got {waveforms.shape}")
+    seconds = waveforms.shape[1] / sample_rate
+    loudness = rms_db(waveforms)
+    centroid = np.nan_to_num(spectral_centroid_hz(waveforms, sample_rate=sample_rate), nan=1.0)
+    onsets = np.array(
+        [
+            len(librosa.onset.onset_detect(y=clip, sr=sample_rate, hop_length=ONSET_HOP, units="frames"))
+            for clip in waveforms
+        ],
+        dtype=np.float64,
+    )
+    return np.stack([loudness, np.log2(np.maximum(centroid, 1.0)), onsets / seconds], axis=1)

@@ -8,6 +8,10 @@ term gives it no reason to spend latent numbers on them, so the latent keeps wha
 do not say (which instrument of the family, the attack, the tone) and the decoder takes the
 labels from the conditions. That is what makes a condition swap work: encode a note with its
 own labels, decode it with others (an octave up, another family) and the rest stays.
+
+A dataset without note labels (the genre collections, a folder of music) conditions the same
+model on what every clip has (:class:`LabelConditionSpace`): its label and attributes measured
+from its audio (:data:`lib.analysis.ATTRIBUTES`); a transfer between labels is a label swap.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from lib.analysis import ATTRIBUTES
 from lib.baselines import SpectralBasis
 from lib.fileio import load_json, save_json
 from lib.models import coefficient_scaling, hidden_stack
@@ -29,6 +34,7 @@ from lib.training import load_model
 from lib.vae import VAE, Sampling, VAEConfig
 
 MAX_VELOCITY = 127  # MIDI
+LIMIT_Z = 3.0  # a LabelConditionSpace clips its attribute values to this many training standard deviations
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,129 @@ class ConditionSpace:
     def from_dict(cls, values: dict) -> ConditionSpace:
         """Inverse of :meth:`to_dict`."""
         return cls(tuple(int(p) for p in values["pitches"]), tuple(str(f) for f in values["families"]))
+
+
+@dataclass(frozen=True)
+class LabelConditionSpace:
+    """How a label and measured attributes become one condition vector per clip.
+
+    The vector is the label weights (one per label, summing to 1) followed by each attribute
+    standardised with the training clips' ``attribute_mean`` and ``attribute_std`` and clipped to
+    ±:data:`LIMIT_Z`.
+    """
+
+    labels: tuple[str, ...]
+    attributes: tuple[str, ...]
+    attribute_mean: tuple[float, ...]
+    attribute_std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            raise ValueError("need at least one label")
+        if not len(self.attributes) == len(self.attribute_mean) == len(self.attribute_std):
+            raise ValueError("need one mean and one spread per attribute")
+        if any(std <= 0 for std in self.attribute_std):
+            raise ValueError(f"attribute spreads must be positive, got {self.attribute_std}")
+
+    @classmethod
+    def fit(
+        cls, labels: Sequence[str], attribute_values: np.ndarray, *, attributes: Sequence[str] = ATTRIBUTES
+    ) -> LabelConditionSpace:
+        """The space of training clips: their labels [shape=(n,)] and attributes [shape=(n, k)]."""
+        values = np.asarray(attribute_values, dtype=np.float64)
+        if values.ndim != 2 or values.shape != (len(labels), len(attributes)):
+            raise ValueError(f"need attributes of shape ({len(labels)}, {len(attributes)}), got {values.shape}")
+        spread = np.where(values.std(axis=0) > 1e-6, values.std(axis=0), 1.0)
+        return cls(
+            tuple(sorted({str(label) for label in labels})),
+            tuple(attributes),
+            tuple(float(m) for m in values.mean(axis=0)),
+            tuple(float(s) for s in spread),
+        )
+
+    @property
+    def size(self) -> int:
+        """Numbers per condition vector: labels, then attributes."""
+        return len(self.labels) + len(self.attributes)
+
+    def label_weights(self, label: Sequence | np.ndarray) -> np.ndarray:
+        """Label names [shape=(n,)] or weights [shape=(n, labels)] to normalised weights [shape=(n, labels)]."""
+        array = np.asarray(label)
+        if array.ndim == 2:
+            weights = array.astype(np.float32)
+            if weights.shape[1] != len(self.labels) or np.any(weights < 0) or np.any(weights.sum(axis=1) <= 0):
+                raise ValueError(f"label weights need shape (n, {len(self.labels)}), non-negative, positive sums")
+            return weights / weights.sum(axis=1, keepdims=True)
+        names = [str(name) for name in np.atleast_1d(array)]
+        unknown = sorted(set(names) - set(self.labels))
+        if unknown:
+            raise ValueError(f"unknown label(s) {unknown}; known: {list(self.labels)}")
+        weights = np.zeros((len(names), len(self.labels)), dtype=np.float32)
+        weights[np.arange(len(names)), [self.labels.index(name) for name in names]] = 1.0
+        return weights
+
+    def standardise(self, attribute_values: np.ndarray) -> np.ndarray:
+        """Attributes in their units [shape=(n, k)] to clipped z-scores [shape=(n, k)]."""
+        values = np.atleast_2d(np.asarray(attribute_values, dtype=np.float64))
+        if values.shape[1] != len(self.attributes):
+            raise ValueError(f"need {len(self.attributes)} attributes per clip, got {values.shape[1]}")
+        z = (values - np.array(self.attribute_mean)) / np.array(self.attribute_std)
+        return np.clip(z, -LIMIT_Z, LIMIT_Z).astype(np.float32)
+
+    def in_units(self, z: np.ndarray) -> np.ndarray:
+        """Z-scores [shape=(n, k)] back to the attributes' units."""
+        return np.asarray(z, np.float64) * np.array(self.attribute_std) + np.array(self.attribute_mean)
+
+    def encode(self, label: Sequence | np.ndarray, attribute_values: np.ndarray) -> np.ndarray:
+        """Condition vectors [shape=(n, size)] for labels (names or weights) and attributes in their units."""
+        weights = self.label_weights(label)
+        z = self.standardise(attribute_values)
+        if len(weights) != len(z):
+            raise ValueError(f"need one label and one attribute row per request, got {len(weights)} and {len(z)}")
+        return np.concatenate([weights, z], axis=1)
+
+    def swap(
+        self, conditions: np.ndarray, *, label: Sequence | np.ndarray | str | None = None, z: dict | None = None
+    ) -> np.ndarray:
+        """Copies of condition vectors [shape=(n, size)] with the label and/or some attributes replaced.
+
+        ``label``: a name for every row, names per row, or weights; ``z``: {attribute: z-score(s)}.
+        """
+        conditions = np.array(conditions, dtype=np.float32)
+        if conditions.ndim != 2 or conditions.shape[1] != self.size:
+            raise ValueError(f"expected conditions of shape (n, {self.size}), got {conditions.shape}")
+        count, label_count = len(conditions), len(self.labels)
+        if label is not None:
+            if isinstance(label, str):
+                label = [label] * count
+            conditions[:, :label_count] = self.label_weights(label)
+        for name, value in (z or {}).items():
+            if name not in self.attributes:
+                raise ValueError(f"unknown attribute {name!r}; known: {list(self.attributes)}")
+            column = label_count + self.attributes.index(name)
+            conditions[:, column] = np.clip(np.broadcast_to(np.asarray(value, np.float32), (count,)), -LIMIT_Z, LIMIT_Z)
+        return conditions
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dictionary (with ``kind``, so a saved codec knows which space it had)."""
+        return {"kind": "labels_and_attributes", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LabelConditionSpace:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            tuple(str(label) for label in values["labels"]),
+            tuple(str(name) for name in values["attributes"]),
+            tuple(float(m) for m in values["attribute_mean"]),
+            tuple(float(s) for s in values["attribute_std"]),
+        )
+
+
+def condition_space_from_dict(values: dict) -> ConditionSpace | LabelConditionSpace:
+    """The condition space a saved ``codec.json`` describes (notes' or labels-and-attributes)."""
+    if values.get("kind") == "labels_and_attributes":
+        return LabelConditionSpace.from_dict(values)
+    return ConditionSpace.from_dict(values)
 
 
 def build_conditional_encoder(
@@ -195,8 +324,8 @@ class ConditionalCodec:
     Parameters
     ----------
     model : ConditionalVAE
-    space : ConditionSpace
-        How labels become condition vectors.
+    space : ConditionSpace or LabelConditionSpace
+        How labels (and, for the second, measured attributes) become condition vectors.
     representation : SpectrogramRepresentation
         Waveform <-> normalised spectrogram.
     basis : SpectralBasis
@@ -206,7 +335,7 @@ class ConditionalCodec:
     def __init__(
         self,
         model: ConditionalVAE,
-        space: ConditionSpace,
+        space: ConditionSpace | LabelConditionSpace,
         representation: SpectrogramRepresentation,
         basis: SpectralBasis,
     ) -> None:
@@ -262,7 +391,7 @@ class ConditionalCodec:
         description = load_json(run_folder / "codec.json")
         model = load_model(run_folder / "model.keras")
         basis = SpectralBasis.load(run_folder / description["basis_folder"])
-        return cls(model, ConditionSpace.from_dict(description["conditions"]), representation, basis)
+        return cls(model, condition_space_from_dict(description["conditions"]), representation, basis)
 
 
 def swap_conditions(

@@ -26,6 +26,7 @@ import numpy as np
 
 from lib import analysis, judge, latent, metrics
 from lib.baselines import SpectralBasis
+from lib.dataset import FAMILIES
 from lib.representation import SpectrogramRepresentation
 
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
@@ -90,6 +91,18 @@ class GenerationReference:
     def round_trip(self, waveforms: np.ndarray) -> np.ndarray:
         """Real waveforms through the representation and Griffin-Lim, as every generator's output goes."""
         return self.representation.inverse(self.representation.forward(waveforms))
+
+
+def judge_classes(dataset) -> tuple[list[int], list[str]]:
+    """The stage-3 judge's classes on a dataset: (pitch classes, family classes).
+
+    On the notes: the MIDI pitches and every instrument family. On a dataset without note
+    labels: the 12 pitch classes (each clip's dominant one, measured from the audio) and the
+    dataset's labels in the family head's place.
+    """
+    if dataset.has_note_labels:
+        return sorted(dataset.config.pitches), list(FAMILIES)
+    return list(range(12)), list(dataset.labels)
 
 
 def nearest_distances(features: np.ndarray, reference: np.ndarray, *, chunk: int = 1024) -> np.ndarray:

@@ -1,12 +1,13 @@
-"""The interactive explorers: latents by hand, and notes by condition.
+"""The interactive explorers: latents by hand, and clips by condition.
 
 :class:`LatentExplorer` (the autoencoder): pick two clips, mix them, add noise, move along
-directions. :class:`ConditionalExplorer` (the conditional VAE): pick a clip, change its pitch,
-loudness and family, see the original beside the decoded spectrogram. Each holds its state and a
-pure ``render`` step (settings in, spectrogram and waveform out), so the logic is tested without a
-browser; ``widget()`` wraps it in ipywidgets (controls, an image and an audio player) and every
-change re-decodes and updates both. The same widgets run inside Jupyter and as a Voilà app
-(``make explore``).
+directions. :class:`ConditionalExplorer` (the conditional VAE on the notes): pick a clip, change
+its pitch, loudness and family, see the original beside the decoded spectrogram.
+:class:`LabelExplorer` does the same on any labelled dataset with its label and its measured
+loudness, brightness and onset rate. Each holds its state and a pure ``render`` step (settings
+in, spectrogram and waveform out), so the logic is tested without a browser; ``widget()`` wraps
+it in ipywidgets (controls, an image and an audio player) and every change re-decodes and
+updates both. The same widgets run inside Jupyter and as a Voilà app (``make explore``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import soundfile
 
 from lib import dataset as note_dataset
 from lib import latent, paths
+from lib.analysis import measure_attributes
 from lib.codec import LatentCodec
-from lib.conditional import ConditionalCodec, swap_conditions
+from lib.conditional import ConditionalCodec, LabelConditionSpace, swap_conditions
 from lib.errors import AudioInputError
 from lib.plots import show_spectrogram
 from lib.representation import SpectrogramConfig
@@ -316,6 +318,104 @@ class ConditionalExplorer:
             control.observe(update, names="value")
         choose_clip()
         return widgets.HBox([widgets.VBox([clip, pitch, velocity, family]), widgets.VBox([image, player, status])])
+
+
+@dataclass
+class LabelSettings:
+    """One position of the label explorer's controls."""
+
+    clip: int = 0  # index into the explorer's clips
+    label: str | None = None  # the label to decode under (None: the clip's own)
+    shifts: dict[str, float] = field(default_factory=dict)  # attribute -> change in training standard deviations
+
+
+class LabelExplorer:
+    """Original beside decoded, on any labelled dataset: change a clip's label and measured attributes.
+
+    The conditional VAE of notebook 04 on a dataset without note labels
+    (:class:`lib.conditional.LabelConditionSpace`): each clip is encoded once under its own label
+    and measured attributes; the controls move it to another label and shift its loudness,
+    brightness and onset rate (in training standard deviations), and each change re-decodes.
+
+    Parameters
+    ----------
+    codec : ConditionalCodec
+        Its ``space`` must be a :class:`LabelConditionSpace`.
+    clips : np.ndarray [shape=(n, clip_samples)]
+    rows : sequence of dict
+        Manifest rows of the clips (``label``; ``describe`` turns a row into words).
+    """
+
+    def __init__(self, codec: ConditionalCodec, clips: np.ndarray, rows: Sequence[dict], *, describe=None) -> None:
+        if not isinstance(codec.space, LabelConditionSpace):
+            raise ValueError("the label explorer needs a model conditioned on labels and attributes")
+        if len(clips) != len(rows) or not len(clips):
+            raise ValueError(f"need at least one clip with one manifest row each, got {len(clips)} and {len(rows)}")
+        self.codec, self.rows = codec, list(rows)
+        self.names = [describe(row) if describe else str(row.get("label")) for row in self.rows]
+        self.originals = codec.representation.forward(clips)
+        measured = measure_attributes(clips, sample_rate=codec.representation.config.sample_rate)
+        self.conditions = codec.space.encode([row["label"] for row in self.rows], measured)
+        self.latents = codec.encode_spectrograms(self.originals, self.conditions)
+
+    def conditions_for(self, settings: LabelSettings) -> np.ndarray:
+        """The condition vector [shape=(1, size)] that ``settings`` describe."""
+        if not 0 <= settings.clip < len(self.rows):
+            raise ValueError(f"clip index {settings.clip} out of range 0..{len(self.rows) - 1}")
+        space = self.codec.space
+        own = self.conditions[[settings.clip]]
+        z = {
+            name: own[0, len(space.labels) + space.attributes.index(name)] + shift
+            for name, shift in settings.shifts.items()
+        }
+        return space.swap(own, label=settings.label, z=z)
+
+    def render(self, settings: LabelSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(original spectrogram, decoded spectrogram, decoded waveform [shape=(clip_samples,)])."""
+        decoded = self.codec.decode_spectrograms(self.latents[[settings.clip]], self.conditions_for(settings))[0]
+        return self.originals[settings.clip], decoded, self.codec.representation.inverse(decoded)
+
+    def widget(self):
+        """ipywidgets: clip, label and one slider per attribute; original and decoded pictures; a player."""
+        import ipywidgets as widgets
+
+        space, config = self.codec.space, self.codec.representation.config
+        clip = widgets.Dropdown(options=[(name, i) for i, name in enumerate(self.names)], value=0, description="clip")
+        label = widgets.Dropdown(options=list(space.labels), description="label")
+        sliders = {
+            name: widgets.FloatSlider(
+                min=-2.0, max=2.0, step=0.25, value=0.0, description=name.split("_")[0], continuous_update=False
+            )
+            for name in space.attributes
+        }
+        image = widgets.Image(format="png", layout=widgets.Layout(width="640px"))
+        player = widgets.Audio(format="wav", autoplay=False, loop=False)
+        status = widgets.Label()
+        holding = {"updates": False}
+
+        def update(_change=None) -> None:
+            if holding["updates"]:
+                return
+            shifts = {name: slider.value for name, slider in sliders.items()}
+            original, decoded, waveform = self.render(LabelSettings(clip.value, label.value, shifts))
+            image.value = spectrogram_png([original, decoded], ["original", "decoded"], config)
+            player.value = wav_bytes(waveform, config.sample_rate)
+            moved = ", ".join(f"{name} {value:+.2f} sd" for name, value in shifts.items() if value)
+            status.value = f"decoded as {label.value}" + (f"; {moved}" if moved else "")
+
+        def choose_clip(_change=None) -> None:
+            holding["updates"] = True
+            label.value = str(self.rows[clip.value]["label"])
+            for slider in sliders.values():
+                slider.value = 0.0
+            holding["updates"] = False
+            update()
+
+        clip.observe(choose_clip, names="value")
+        for control in (label, *sliders.values()):
+            control.observe(update, names="value")
+        choose_clip()
+        return widgets.HBox([widgets.VBox([clip, label, *sliders.values()]), widgets.VBox([image, player, status])])
 
 
 def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 12, seed: int = 0):
