@@ -13,6 +13,11 @@ DATASET ?= notes
 SHIPPED_DATASETS := notes genres
 export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$(abspath $(DATASET)))
 
+# The clip length of DATASET=genres or a folder, in seconds (default 1; e.g. CLIP_SECONDS=4 for phrases).
+# Another length is another dataset: data and outputs get a -<seconds>s suffix (see README).
+CLIP_SECONDS ?=
+export LML_CLIP_SECONDS := $(CLIP_SECONDS)
+
 # Where training runs: default (one device), mirrored (every local GPU) or multi-worker (machines
 # listed in TF_CONFIG, one command per machine; see the README's "Several machines").
 DISTRIBUTION ?= default

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.fileio import load_json
-from lib.paths import DEFAULT_DATASET, PROJ_ROOT, SHIPPED_DATASETS, dataset_choice, metrics_path
+from lib.paths import DEFAULT_DATASET, PROJ_ROOT, SHIPPED_DATASETS, clip_seconds_choice, dataset_choice, metrics_path
 
 EXPECTATIONS_PATH = PROJ_ROOT / "lib" / "expectations.json"
 EVERY_DATASET, BENCH = "every_dataset", "bench"
@@ -199,8 +199,10 @@ def notebook_dataset(notebook: Path) -> str | None:
 
 
 def section_name(dataset: str) -> str | None:
-    """The section of the expectations for a dataset: its own name if shipped, else None (a folder)."""
-    return dataset if dataset in SHIPPED_DATASETS else None
+    """The section of the expectations for a dataset: its own name if shipped (at its reference clip
+    length, 1 s), else None (a folder, or the genres cut at another ``CLIP_SECONDS``)."""
+    shipped = dataset in SHIPPED_DATASETS and (dataset != dataset_choice() or clip_seconds_choice() == 1.0)
+    return dataset if shipped else None
 
 
 @dataclass
@@ -324,7 +326,8 @@ def main(arguments: list[str] | None = None) -> int:
         print(format_table(results, every_row="--all" in arguments))
     if section_name(dataset) is None:
         print(
-            f"DATASET={dataset} is a folder: no reference run, so only the facts that hold on any dataset are checked"
+            f"DATASET={dataset} (clips of {clip_seconds_choice():g} s) has no reference run: "
+            "only the facts that hold on any dataset are checked"
         )
     print(summary(results))
     print(f"figures within their expectations: {len(results) - len(failed)} of {len(results)}")

@@ -33,7 +33,16 @@ import numpy as np
 from lib import collection
 from lib.errors import AudioInputError
 from lib.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy
-from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, data_dir, dataset_choice, shown, smoke_mode
+from lib.paths import (
+    DEFAULT_CLIP_SECONDS,
+    DEFAULT_DATASET,
+    SHIPPED_DATASETS,
+    clip_seconds_choice,
+    data_dir,
+    dataset_choice,
+    shown,
+    smoke_mode,
+)
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
@@ -81,10 +90,6 @@ class DatasetConfig:
         """Short hash of this configuration and the representation's, to decide whether the cache is stale."""
         text = json.dumps({"dataset": asdict(self), "representation": asdict(SpectrogramConfig())}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-class MissingLabelsError(RuntimeError):
-    """A stage needs note labels (pitch, velocity, family) that the chosen dataset lacks."""
 
 
 def smoke_config() -> DatasetConfig:
@@ -303,14 +308,15 @@ def load_dataset(
         root = folder or data_dir(dataset=choice)
         if build:
             genres.build_genre_audio(root / "audio", genres.smoke_genre_config() if smoke_mode() else None)
-            collection.prepare_collection(root / "audio", root / "clips")
+            collection.prepare_collection(root / "audio", root / "clips", clip_config())
         return collection.load_collection(root / "clips")
     if choice != DEFAULT_DATASET:
         source = folder_source(choice)
         destination = folder or data_dir(dataset=choice)
         if build:
-            collection.prepare_collection(source, destination)
+            collection.prepare_collection(source, destination, clip_config())
         return collection.load_collection(destination)
+    clip_seconds_choice()  # the notes are one-second notes: another CLIP_SECONDS is a clear error
     config = default_config()
     folder = folder or data_dir(dataset=DEFAULT_DATASET)
     if build:
@@ -330,6 +336,14 @@ def load_dataset(
         )
     representation = SpectrogramRepresentation.load(folder / "representation.json")
     return NoteDataset(waveforms, manifest, stored_config, representation, folder)
+
+
+def clip_config() -> collection.CollectionConfig:
+    """How the genres and a folder are cut: ``CLIP_SECONDS`` long (default 1 s, back to back);
+    longer clips start every half clip, as notebook 05's phrases do."""
+    seconds = clip_seconds_choice()
+    hop = seconds if seconds <= DEFAULT_CLIP_SECONDS else seconds / 2
+    return collection.CollectionConfig(clip_seconds=seconds, hop_seconds=hop)
 
 
 def folder_source(choice: str) -> Path:

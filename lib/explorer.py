@@ -419,10 +419,11 @@ class LabelExplorer:
 
 
 def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 12, seed: int = 0):
-    """The conditional explorer on notebook 04's model and the test clips of the current mode.
+    """The condition explorer on notebook 04's model and the test clips of the current dataset.
 
     ``run_folder`` (or ``LML_EXPLORER_CVAE``) names the model's run folder; the default is
-    notebook 04's.
+    notebook 04's. On the notes: a :class:`ConditionalExplorer` (pitch, loudness, family); on any
+    other dataset: a :class:`LabelExplorer` (label, loudness, brightness, onset rate).
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_CVAE") or paths.models_dir() / "conditional_vae")
     if not (folder / "model.keras").exists() or not (folder / "codec.json").exists():
@@ -430,6 +431,13 @@ def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 
     dataset = note_dataset.load_dataset()
     codec = ConditionalCodec.load(folder, dataset.representation)
     test_waveforms, test_rows = dataset.split("test")
-    known = [i for i, row in enumerate(test_rows) if row["family"] in codec.space.families]
+    by_labels = isinstance(codec.space, LabelConditionSpace)
+    known = [
+        i
+        for i, row in enumerate(test_rows)
+        if (row["label"] in codec.space.labels if by_labels else row["family"] in codec.space.families)
+    ]
     pick = np.array(known)[np.random.default_rng(seed).permutation(len(known))[:clips]]
+    if by_labels:
+        return LabelExplorer(codec, test_waveforms[pick], [test_rows[i] for i in pick], describe=dataset.describe)
     return ConditionalExplorer(codec, test_waveforms[pick], [test_rows[i] for i in pick])

@@ -10,6 +10,9 @@ constants instead of building paths of their own. Two switches choose the folder
   the user's audio. The notes keep the top of ``outputs/``; every other dataset gets
   ``outputs/datasets/<name>/`` with the same layout, so a run on one dataset never replaces
   another's results.
+* ``LML_CLIP_SECONDS`` (``make run-all CLIP_SECONDS=4``) sets the clip length of the genre
+  collections and of a folder (default 1 s; the notes are one-second notes). Another length
+  is another dataset: its data and outputs get a ``-<seconds>s`` suffix.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ SMOKE_ENV_VAR = "LML_SMOKE"  # set to 1 to shrink data and epochs (tests, CI)
 DATASET_ENV_VAR = "LML_DATASET"  # a shipped dataset's name or a folder of audio
 DEFAULT_DATASET = "notes"
 SHIPPED_DATASETS = ("notes", "genres")
+CLIP_SECONDS_ENV_VAR = "LML_CLIP_SECONDS"  # clip length of the genres and of a folder, in seconds
+DEFAULT_CLIP_SECONDS = 1.0
+CLIP_SECONDS_RANGE = (0.5, 10.0)  # shorter holds too few frames to measure; longer outgrows the models
 
 
 def shown(path: str | Path) -> str:
@@ -50,17 +56,46 @@ def dataset_choice() -> str:
     return os.environ.get(DATASET_ENV_VAR, "").strip() or DEFAULT_DATASET
 
 
+def clip_seconds_choice() -> float:
+    """The clip length named by ``LML_CLIP_SECONDS`` (default 1 s).
+
+    Raises
+    ------
+    ValueError
+        If it is not a number within ``CLIP_SECONDS_RANGE``, or the chosen dataset is the notes.
+    """
+    text = os.environ.get(CLIP_SECONDS_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_CLIP_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"CLIP_SECONDS={text!r} is not a number of seconds") from None
+    low, high = CLIP_SECONDS_RANGE
+    if not low <= seconds <= high:
+        raise ValueError(f"CLIP_SECONDS={text} lies outside {low:g}..{high:g} s")
+    if seconds != DEFAULT_CLIP_SECONDS and dataset_choice() == DEFAULT_DATASET:
+        raise ValueError(
+            "the notes are one-second notes: CLIP_SECONDS applies to DATASET=genres and to a folder of audio"
+        )
+    return seconds
+
+
 def dataset_slug(dataset: str | None = None) -> str:
     """Short folder-safe name of a dataset: ``notes``, or ``<folder name>-<hash of its path>``.
 
-    The hash of the folder's absolute path keeps two folders that share a name apart.
+    The hash of the folder's absolute path keeps two folders that share a name apart. The chosen
+    dataset at another clip length than 1 s (``LML_CLIP_SECONDS``) gets a ``-<seconds>s`` suffix.
     """
+    chosen = dataset is None or dataset == dataset_choice()
     dataset = dataset_choice() if dataset is None else dataset
+    seconds = clip_seconds_choice() if chosen else DEFAULT_CLIP_SECONDS
+    suffix = "" if seconds == DEFAULT_CLIP_SECONDS else f"-{seconds:g}s"
     if dataset in SHIPPED_DATASETS:
-        return dataset
+        return dataset + suffix
     folder = Path(dataset).expanduser().resolve()
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", folder.name).strip("._") or "folder"
-    return f"{stem[:40]}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+    return f"{stem[:40]}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}{suffix}"
 
 
 def data_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
@@ -74,7 +109,7 @@ def data_dir(smoke: bool | None = None, dataset: str | None = None) -> Path:
     slug = dataset_slug(dataset)
     if slug == DEFAULT_DATASET:
         return PROJ_ROOT / "data" / ("smoke" if smoke else "default")
-    if slug in SHIPPED_DATASETS:
+    if (dataset_choice() if dataset is None else dataset) in SHIPPED_DATASETS:
         return PROJ_ROOT / "data" / (f"smoke-{slug}" if smoke else slug)
     return PROJ_ROOT / "data" / "folders" / slug
 

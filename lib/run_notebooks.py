@@ -11,11 +11,10 @@ After a notebook runs, its cell tagged ``results`` (at the top) gets this run's 
 (:func:`lib.report.fill_results_cell`). TensorFlow's C++ start-up notices are kept out of
 the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
 
-A notebook whose metadata says ``latent_music_lab.needs_note_labels`` is skipped on a dataset
-without note labels (a folder of audio): the reason is printed and written to its metrics file.
-One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
+Every numbered notebook runs on every dataset and records, inside its metrics, the parts it
+cannot measure there. One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
 collections) runs with the notes and with that dataset, writes to that dataset's outputs, and
-is skipped on a folder of audio.
+is skipped on a folder of audio: the reason is printed and written to its metrics file.
 """
 
 from __future__ import annotations
@@ -61,8 +60,6 @@ def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERN
 def skip_reason(notebook: Path, dataset: str) -> str | None:
     """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
     metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("latent_music_lab", {})
-    if metadata.get("needs_note_labels") and dataset != DEFAULT_DATASET:
-        return f"needs note labels (pitch, velocity, instrument family), which DATASET={shown(dataset)} does not have"
     own = metadata.get("dataset")
     if own and dataset not in (DEFAULT_DATASET, own):
         return f"works on the shipped {own} dataset: run it with `make run-all` or `make run-all DATASET={own}`"

@@ -188,7 +188,8 @@ def stage3(stage: dict, pitch: str = "pitch", family: str = "family") -> list[st
     return lines
 
 
-def stage4(stage: dict) -> list[str]:
+def generation_table(stage: dict, shares: str = "family") -> list[str]:
+    """Notebook 04's generators beside their baselines (every dataset)."""
     unconditional = stage["unconditional"]
     chosen = {name: row["chosen_components"] for name, row in unconditional["mixture_selection"].items()}
     real = unconditional["real_family_shares"]
@@ -196,7 +197,7 @@ def stage4(stage: dict) -> list[str]:
         f"**Stage 4: generation and control** (`04_control.json`), {unconditional['clips']} clips per generator; "
         f"mixture sizes chosen on the validation clips: VAE {chosen['vae']}, autoencoder {chosen['autoencoder']} "
         "components.\n",
-        "| generator | Fréchet distance | NDB/K | nearest training clip (median) | family shares / real, min–max |",
+        f"| generator | Fréchet distance | NDB/K | nearest training clip (median) | {shares} shares / real, min–max |",
         "|---|---|---|---|---|",
     ]
     for name in (
@@ -217,6 +218,11 @@ def stage4(stage: dict) -> list[str]:
             f"| {name} | {row['frechet_distance']:.1f} | {row['ndb_over_k']:.2f} | "
             f"{row['nearest_train_distance']:.2f} | {min(ratios):.2f}–{max(ratios):.2f} |"
         )
+    return lines
+
+
+def stage4(stage: dict) -> list[str]:
+    lines = generation_table(stage)
     conditional = stage["conditional"]
     lines += [
         "",
@@ -248,6 +254,39 @@ def stage4(stage: dict) -> list[str]:
         f"Playable results: the SFZ instrument's {instrument['samples']} samples sound within 50 cents of their "
         f"keys in {instrument['within']:.0%}; the melody ({melody['source']}, {melody['notes']} notes) follows the "
         f"score within 50 cents on {melody['within']:.0%} of {melody['notes_measured']} measured notes.",
+        f"Targets: {targets_text(stage['targets'])}. Comparisons: {targets_text(stage['comparisons'])}.\n",
+    ]
+    return lines
+
+
+def label_stage4(stage: dict) -> list[str]:
+    """Notebook 04 on a dataset without note labels: generation, then control by label and attributes."""
+    lines = generation_table(stage, shares="label")
+    conditional = stage["conditional"]
+    spearman = conditional["attribute_spearman"]
+    lowest = {name: min(values.values()) for name, values in spearman.items()}
+    lines += [
+        "",
+        f"Clips on request ({conditional['requests']} requests, the test clips' labels and measured attributes): "
+        f"the judge hears the requested label in {conditional['label_accuracy']:.1%}; across the requests, "
+        f"requested and measured loudness correlate at {conditional['loudness_db_spearman']:.2f}, brightness at "
+        f"{conditional['brightness_octaves_spearman']:.2f}, onset rate at {conditional['onset_rate_spearman']:.2f} "
+        f"(Spearman); Fréchet distance {conditional['frechet_distance']:.1f} against a real floor of "
+        f"{conditional['real_floor']:.1f}. Sweeps at the prior's centre, lowest Spearman over the labels: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in lowest.items())
+        + ".\n",
+        "| label transfer | judged as the target label | onset correlation with the source | chroma correlation |",
+        "|---|---|---|---|",
+    ]
+    transfer = stage["transfer"]
+    for name in ("condition_swap", "mean_vector", "source_reconstruction", "random_target_clip"):
+        row = transfer[name]
+        lines.append(
+            f"| {name} | {row['target_share']:.0%} | {row['onset_correlation']:.2f} | {row['chroma_correlation']:.2f} |"
+        )
+    lines += [
+        "",
+        f"{transfer['pairs']} transfers ({transfer['clips']} test clips, each to every other label). "
         f"Targets: {targets_text(stage['targets'])}. Comparisons: {targets_text(stage['comparisons'])}.\n",
     ]
     return lines
@@ -293,14 +332,15 @@ def genres_block(runs: dict[str, dict], bench: dict | None = None) -> str:
         + " / ".join(ran)
         + ": "
         + " / ".join(f"{entry['seconds']:.0f} s" for entry in ran.values())
-        + "; "
-        + "; ".join(f"{name} skipped ({runs[name]['skipped']})" for name in sorted(runs) if "skipped" in runs[name])
+        + "".join(f"; {name} skipped ({runs[name]['skipped']})" for name in sorted(runs) if "skipped" in runs[name])
         + ".\n"
     ]
     lines += folder_stage0(runs["00_data"], bench)
     lines += stage1(runs["01_autoencoder"])
     if "03_vae" in runs:
         lines += stage3(runs["03_vae"], pitch="dominant pitch class", family="genre")
+    if "04_control" in runs and "skipped" not in runs["04_control"]:
+        lines += label_stage4(runs["04_control"])
     return "\n".join(lines).rstrip() + "\n"
 
 

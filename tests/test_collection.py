@@ -287,3 +287,28 @@ def test_dataset_paths_keep_every_dataset_apart(monkeypatch, tmp_path):
     assert paths.outputs_dir(smoke=True) == paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / slug
     assert paths.data_dir() == paths.PROJ_ROOT / "data" / "folders" / slug
     assert paths.dataset_slug(str(tmp_path / "other" / "My Music")) != slug
+
+
+def test_clip_length_is_a_property_of_the_dataset(monkeypatch, tmp_path):
+    from lib.dataset import clip_config, load_dataset
+
+    monkeypatch.setenv(paths.DATASET_ENV_VAR, str(tmp_path / "My Music"))
+    one_second = paths.dataset_slug()
+    monkeypatch.setenv(paths.CLIP_SECONDS_ENV_VAR, "4")
+    assert paths.dataset_slug() == one_second + "-4s"  # phrases are another dataset: nothing is overwritten
+    assert paths.data_dir() == paths.PROJ_ROOT / "data" / "folders" / (one_second + "-4s")
+    config = clip_config()
+    assert (config.clip_seconds, config.hop_seconds, config.clip_samples) == (4.0, 2.0, 64_000)
+    monkeypatch.setenv(paths.DATASET_ENV_VAR, "genres")
+    assert paths.dataset_slug() == "genres-4s" and paths.data_dir(smoke=False) == paths.PROJ_ROOT / "data" / "genres-4s"
+    assert paths.outputs_dir(smoke=False, dataset="notes") == paths.PROJ_ROOT / "outputs"
+    monkeypatch.setenv(paths.CLIP_SECONDS_ENV_VAR, "")
+    assert (clip_config().clip_seconds, clip_config().hop_seconds) == (1.0, 1.0)
+    for text, message in (("four", "not a number"), ("60", "outside")):
+        monkeypatch.setenv(paths.CLIP_SECONDS_ENV_VAR, text)
+        with pytest.raises(ValueError, match=message):
+            paths.clip_seconds_choice()
+    monkeypatch.setenv(paths.DATASET_ENV_VAR, "notes")
+    monkeypatch.setenv(paths.CLIP_SECONDS_ENV_VAR, "4")
+    with pytest.raises(ValueError, match="one-second notes"):
+        load_dataset(build=False)
