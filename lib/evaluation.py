@@ -16,7 +16,7 @@ is compared with what real clips score after the same round trip, not with prist
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +29,7 @@ from lib.baselines import SpectralBasis
 from lib.dataset import FAMILIES
 from lib.representation import SpectrogramRepresentation
 
+logger = logging.getLogger(__name__)
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
 MEASURABLE_DB = 0.05  # dB: the smallest change of a mean log-mel distance counted as a difference
 CONVERGENCE_WINDOW = 0.2  # share of the epochs at the end of training where the curve must be flat
@@ -243,10 +244,10 @@ def choose_by_frechet(
     scores = {name: score_generated(reference, reference.judge_audio(make(count))) for name, make in candidates.items()}
     allowed = [name for name, score in scores.items() if score["nearest_train_distance"] >= memorisation_distance]
     if not allowed:
-        warnings.warn(
-            f"every candidate lies closer to the training clips than real unseen clips ({memorisation_distance:.3f});"
-            " keeping the one that copies least",
-            stacklevel=2,
+        logger.warning(  # a log line, not a Python warning: notebooks show it as output, not stderr
+            "every candidate lies closer to the training clips than real unseen clips (%.3f); "
+            "keeping the one that copies least",
+            memorisation_distance,
         )
         return max(scores, key=lambda name: scores[name]["nearest_train_distance"]), scores
     return min(allowed, key=lambda name: scores[name]["frechet_distance"]), scores

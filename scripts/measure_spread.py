@@ -13,6 +13,7 @@ listed, and watched through its figures only. The benchmark's figures get a fact
 Usage::
 
     .venv/bin/python scripts/measure_spread.py /tmp/seed1/outputs /tmp/seed2/outputs [--write]
+    .venv/bin/python scripts/measure_spread.py --sections genres /tmp/genres-seed1/outputs [--write]
 
 Each argument is another run's outputs folder (its ``metrics/`` for the notes and its
 ``datasets/genres/metrics/`` for the genre collections). Without ``--write`` it prints what it
@@ -39,6 +40,7 @@ from lib.fileio import load_json
 SPREAD_FACTOR = 3.0  # times the range over the runs measured (about 5 standard deviations for three runs)
 POOLED_Z = 5.0  # times the pooled standard deviation (a normal figure falls outside once in 40,000 runs)
 MIN_FAMILY = 3  # figures in a family before its own pooled spread is used
+SECTIONS = ("notes", "genres")  # the sections measured from runs (the benchmark's come from its factors)
 BENCH_SPEED_FACTOR = 3.0  # a machine this many times slower than the reference still passes
 BENCH_MEMORY_FACTOR = 1.5  # memory moves less than speed between machines
 BENCH_TIME_FACTOR = 2.0  # wall times of the notebooks and of the benchmark
@@ -117,12 +119,12 @@ def values_in(runs: list[dict], stem: str, expression: str) -> list:
     return values
 
 
-def observe(runs_by_section: dict[str, list[dict]]) -> list[Observed]:
+def observe(runs_by_section: dict[str, list[dict]], sections: tuple[str, ...] = SECTIONS) -> list[Observed]:
     """Every watched figure of the notes and the genre collections, in the first run of each section's
     list (the reference) and in the others: the README's quoted figures, then those watched before."""
     current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH)) if checks.EXPECTATIONS_PATH.exists() else {}
     observed, seen = [], set()
-    for section in ("notes", "genres"):
+    for section in sections:
         reference, *others = runs_by_section[section]
         quoted = []
         for render in renders(results_table.REFERENCE_FOLDER)[section]:
@@ -223,12 +225,20 @@ def names_of(runs_by_section: dict[str, list[dict]]) -> dict[str, set[str]]:
     return {section: figures.record_names(runs[0].values()) for section, runs in runs_by_section.items()}
 
 
-def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
-    """The whole expectations file, and the flaky targets."""
-    document: dict[str, dict[str, list[dict]]] = {}
+def build(run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS) -> tuple[dict, list[str]]:
+    """The whole expectations file, and the flaky targets.
+
+    Only ``sections`` are measured from the runs; any other section of :data:`SECTIONS` keeps its
+    current expectations (the runs that measured it are not at hand, and a section measured from
+    the reference alone would lose the spread its tolerances came from).
+    """
+    current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH)) if checks.EXPECTATIONS_PATH.exists() else {}
+    document: dict[str, dict[str, list[dict]]] = {
+        section: current[section] for section in SECTIONS if section not in sections and section in current
+    }
     flaky: list[str] = []
     runs = section_runs(run_outputs)
-    observed = observe(runs)
+    observed = observe(runs, sections)
     tolerance_of = tolerances(observed, names_of(runs))
     for item in observed:
         expectation, note = expectation_of(item, tolerance_of.get((item.section, item.stem, item.expression)))
@@ -249,7 +259,7 @@ def build(run_outputs: list[Path]) -> tuple[dict, list[str]]:
     return document, flaky
 
 
-def leave_one_out(run_outputs: list[Path]) -> str:
+def leave_one_out(run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS) -> str:
     """For each run (reference included), how many figures fall outside tolerances measured without it
     (either side): an estimate of how often a new machine's run would fail `make check`."""
     runs = section_runs(run_outputs)
@@ -259,7 +269,7 @@ def leave_one_out(run_outputs: list[Path]) -> str:
         kept = {
             section: [run for index, run in enumerate(found) if index != left_out] for section, found in runs.items()
         }
-        observed = observe(kept)
+        observed = observe(kept, sections)
         tolerance_of = tolerances(observed, names_of(kept))
         outside, total, worst = 0, 0, []
         for item in observed:
@@ -284,15 +294,23 @@ def main(arguments: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path, help="other seeds' outputs folders")
     parser.add_argument("--write", action="store_true", help="replace lib/expectations.json (through the ratchet)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="measure only these sections from the runs; the others keep their expectations",
+    )
     ratchet.add_accept_option(parser)
     options = parser.parse_args(arguments)
-    document, flaky = build(options.runs)
+    sections = tuple(options.sections)
+    document, flaky = build(options.runs, sections)
     counts = {section: sum(len(e) for e in notebooks.values()) for section, notebooks in document.items()}
     print(f"watched figures by section: {counts}")
     for line in flaky:
         print(f"flaky target (not watched as a boolean): {line}")
     if options.runs:
-        print(leave_one_out(options.runs))
+        print(leave_one_out(options.runs, sections))
     if options.write:
         return ratchet.refresh(document, dict(options.accept_worse))
     return 0
