@@ -159,7 +159,7 @@ _HIGHER = re.compile(
 )
 # Records that are yardsticks or controls: they should stay where they are, not improve.
 _NEUTRAL = re.compile(
-    r"(method=(pca|oracle|opus|mp3)|real_floor|real_test_roundtrip|real_family_shares|random_target_phrase|"
+    r"(method=(pca|oracle|opus|mp3)|real_floor|real_test_roundtrip|real_family_shares|random_target_(phrase|clip)|"
     r"target_average_phrase|source_reconstruction|pitch_shuffled_control|attribute_vector|"
     r"f0_shift|rms_change|centroid_change|max_ratio|standard_prior|hybrid|noise_sweep)"
 )

@@ -4,6 +4,10 @@ Run after a `make run-all` on a fresh clone (and `make run-all DATASET=genres`, 
 docs/reference_run/genres/); then `scripts/results_table.py --reference --write
 README.md` regenerates the README's results from the snapshot, and `tests/test_readme.py` keeps
 the two in step. ``about.json`` records when and on what machine the run happened.
+
+``--genres-only OUTPUTS``: copy only the genre collections' metrics, from another clone's
+``OUTPUTS/datasets/genres/metrics`` (a run of ``make run-all DATASET=genres`` there), and leave
+the notes' reference as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import platform
 import shutil
 import sys
+from pathlib import Path
 
 from PIL import Image
 
@@ -36,7 +41,26 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {memory_gib:.0f} GiB RAM, no GPU used"
 
 
+def copy_genres(source) -> list[str]:
+    """Replace docs/reference_run/genres/ with the metrics files in ``source``."""
+    (REFERENCE_FOLDER / "genres").mkdir(parents=True, exist_ok=True)
+    for stale in (REFERENCE_FOLDER / "genres").glob("*.json"):
+        stale.unlink()
+    copied = []
+    for path in sorted(source.glob("*.json")):
+        shutil.copyfile(path, REFERENCE_FOLDER / "genres" / path.name)
+        copied.append(path.name)
+    return copied
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--genres-only"]:
+        source = Path(sys.argv[2]) / "datasets" / "genres" / "metrics"
+        if not list(source.glob("*.json")):
+            print(f"no metrics in {source}: run `make run-all DATASET=genres` there first", file=sys.stderr)
+            return 1
+        print(json.dumps({"copied to genres/": copy_genres(source)}, indent=1))
+        return 0
     source = outputs_dir(smoke=False) / "metrics"
     files = sorted(source.glob("*.json"))
     if not files:
@@ -49,11 +73,7 @@ def main() -> int:
         shutil.copyfile(path, REFERENCE_FOLDER / path.name)
     genres = outputs_dir(smoke=False, dataset="genres") / "metrics"  # the folder path's reference (README)
     if genres.exists():
-        (REFERENCE_FOLDER / "genres").mkdir(exist_ok=True)
-        for stale in (REFERENCE_FOLDER / "genres").glob("*.json"):
-            stale.unlink()
-        for path in sorted(genres.glob("*.json")):
-            shutil.copyfile(path, REFERENCE_FOLDER / "genres" / path.name)
+        copy_genres(genres)
     FIGURES_FOLDER.mkdir(parents=True, exist_ok=True)
     for name in README_FIGURES:  # shrunk to 640 px and 256 colours: the repo stays small
         with Image.open(outputs_dir(smoke=False) / "figures" / name) as image:
