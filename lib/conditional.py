@@ -37,6 +37,27 @@ MAX_VELOCITY = 127  # MIDI
 LIMIT_Z = 3.0  # a LabelConditionSpace clips its attribute values to this many training standard deviations
 
 
+def category_weights(values: Sequence | np.ndarray, names: tuple[str, ...], what: str) -> np.ndarray:
+    """Category names [shape=(n,)] or weights [shape=(n, len(names))] to weights summing to 1 per row.
+
+    A name becomes a one-hot row; weights (a blend: a hybrid instrument, a mix of genres) are
+    normalised. ``what`` names the category in error messages ("family", "label").
+    """
+    array = np.asarray(values)
+    if array.ndim == 2:
+        weights = array.astype(np.float32)
+        if weights.shape[1] != len(names) or np.any(weights < 0) or np.any(weights.sum(axis=1) <= 0):
+            raise ValueError(f"{what} weights need shape (n, {len(names)}), non-negative, positive sums")
+        return weights / weights.sum(axis=1, keepdims=True)
+    given = [str(name) for name in np.atleast_1d(array)]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}; known: {list(names)}")
+    weights = np.zeros((len(given), len(names)), dtype=np.float32)
+    weights[np.arange(len(given)), [names.index(name) for name in given]] = 1.0
+    return weights
+
+
 @dataclass(frozen=True)
 class ConditionSpace:
     """The labels a conditional model takes, and how they become one vector per clip."""
@@ -84,19 +105,7 @@ class ConditionSpace:
 
     def family_weights(self, family: Sequence | np.ndarray) -> np.ndarray:
         """Family names [shape=(n,)] or weights [shape=(n, families)] to normalised weights."""
-        array = np.asarray(family)
-        if array.ndim == 2:
-            weights = array.astype(np.float32)
-            if weights.shape[1] != len(self.families) or np.any(weights < 0) or np.any(weights.sum(axis=1) <= 0):
-                raise ValueError(f"family weights need shape (n, {len(self.families)}), non-negative, positive sums")
-            return weights / weights.sum(axis=1, keepdims=True)
-        names = [str(name) for name in np.atleast_1d(array)]
-        unknown = sorted(set(names) - set(self.families))
-        if unknown:
-            raise ValueError(f"unknown family(ies) {unknown}; known: {list(self.families)}")
-        weights = np.zeros((len(names), len(self.families)), dtype=np.float32)
-        weights[np.arange(len(names)), [self.families.index(name) for name in names]] = 1.0
-        return weights
+        return category_weights(family, self.families, "family")
 
     def from_rows(self, rows: Sequence[dict]) -> np.ndarray:
         """Condition vectors of manifest rows (fields pitch, velocity, family)."""
@@ -157,19 +166,7 @@ class LabelConditionSpace:
 
     def label_weights(self, label: Sequence | np.ndarray) -> np.ndarray:
         """Label names [shape=(n,)] or weights [shape=(n, labels)] to normalised weights [shape=(n, labels)]."""
-        array = np.asarray(label)
-        if array.ndim == 2:
-            weights = array.astype(np.float32)
-            if weights.shape[1] != len(self.labels) or np.any(weights < 0) or np.any(weights.sum(axis=1) <= 0):
-                raise ValueError(f"label weights need shape (n, {len(self.labels)}), non-negative, positive sums")
-            return weights / weights.sum(axis=1, keepdims=True)
-        names = [str(name) for name in np.atleast_1d(array)]
-        unknown = sorted(set(names) - set(self.labels))
-        if unknown:
-            raise ValueError(f"unknown label(s) {unknown}; known: {list(self.labels)}")
-        weights = np.zeros((len(names), len(self.labels)), dtype=np.float32)
-        weights[np.arange(len(names)), [self.labels.index(name) for name in names]] = 1.0
-        return weights
+        return category_weights(label, self.labels, "label")
 
     def standardise(self, attribute_values: np.ndarray) -> np.ndarray:
         """Attributes in their units [shape=(n, k)] to clipped z-scores [shape=(n, k)]."""

@@ -229,6 +229,14 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
 
 
+def output_widgets():
+    """The condition explorers' outputs: the spectrogram image, the audio player and a status line."""
+    import ipywidgets as widgets
+
+    image = widgets.Image(format="png", layout=widgets.Layout(width="640px"))
+    return image, widgets.Audio(format="wav", autoplay=False, loop=False), widgets.Label()
+
+
 @dataclass
 class ControlSettings:
     """One position of the conditional explorer's controls (None keeps the clip's own label)."""
@@ -292,9 +300,7 @@ class ConditionalExplorer:
         )
         velocity = widgets.IntSlider(min=1, max=127, description="loudness", continuous_update=False)
         family = widgets.Dropdown(options=list(space.families), description="family")
-        image = widgets.Image(format="png", layout=widgets.Layout(width="640px"))
-        player = widgets.Audio(format="wav", autoplay=False, loop=False)
-        status = widgets.Label()
+        image, player, status = output_widgets()
         holding = {"updates": False}
 
         def update(_change=None) -> None:
@@ -388,9 +394,7 @@ class LabelExplorer:
             )
             for name in space.attributes
         }
-        image = widgets.Image(format="png", layout=widgets.Layout(width="640px"))
-        player = widgets.Audio(format="wav", autoplay=False, loop=False)
-        status = widgets.Label()
+        image, player, status = output_widgets()
         holding = {"updates": False}
 
         def update(_change=None) -> None:
