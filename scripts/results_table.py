@@ -335,6 +335,14 @@ def genres_block(runs: dict[str, dict], bench: dict | None = None) -> str:
         + "".join(f"; {name} skipped ({runs[name]['skipped']})" for name in sorted(runs) if "skipped" in runs[name])
         + ".\n"
     ]
+    folder_stages = [entry["seconds"] for name, entry in ran.items() if name != "05_genres"]
+    if "00_data" in runs and folder_stages:  # what a folder of your music costs: notebook 05 works on its own phrases
+        minutes = sum(folder_stages) / 60
+        lines.append(
+            f"Notebooks 00–{max(n for n in ran if n != '05_genres')[:2]} on the folder path: {minutes:.0f} min for "
+            f"{runs['00_data']['hours']:.2f} h of audio, **{minutes / runs['00_data']['hours']:.0f} min per hour of "
+            "audio** on 2 cores.\n"
+        )
     lines += folder_stage0(runs["00_data"], bench)
     lines += stage1(runs["01_autoencoder"])
     if "03_vae" in runs:
