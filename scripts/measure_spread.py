@@ -13,7 +13,7 @@ listed, and watched through its figures only. The benchmark's figures get a fact
 Usage::
 
     .venv/bin/python scripts/measure_spread.py /tmp/seed1/outputs /tmp/seed2/outputs [--write]
-    .venv/bin/python scripts/measure_spread.py --sections genres /tmp/genres-seed1/outputs [--write]
+    .venv/bin/python scripts/measure_spread.py /tmp/genres-seed1/outputs --sections genres --only-new [--write]
 
 Each argument is another run's outputs folder (its ``metrics/`` for the notes and its
 ``datasets/genres/metrics/`` for the genre collections). Without ``--write`` it prints what it
@@ -225,12 +225,16 @@ def names_of(runs_by_section: dict[str, list[dict]]) -> dict[str, set[str]]:
     return {section: figures.record_names(runs[0].values()) for section, runs in runs_by_section.items()}
 
 
-def build(run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS) -> tuple[dict, list[str]]:
+def build(
+    run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS, *, only_new: bool = False
+) -> tuple[dict, list[str]]:
     """The whole expectations file, and the flaky targets.
 
     Only ``sections`` are measured from the runs; any other section of :data:`SECTIONS` keeps its
     current expectations (the runs that measured it are not at hand, and a section measured from
-    the reference alone would lose the spread its tolerances came from).
+    the reference alone would lose the spread its tolerances came from). With ``only_new``, a
+    measured section keeps every expectation it has and gains those of the figures it did not watch
+    yet (a stage that now runs on that dataset, a target that turned true).
     """
     current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH)) if checks.EXPECTATIONS_PATH.exists() else {}
     document: dict[str, dict[str, list[dict]]] = {
@@ -240,12 +244,24 @@ def build(run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS) -> tupl
     runs = section_runs(run_outputs)
     observed = observe(runs, sections)
     tolerance_of = tolerances(observed, names_of(runs))
+    watched = {
+        (section, stem, expectation["figure"])
+        for section, notebooks in current.items()
+        for stem, expectations in notebooks.items()
+        for expectation in expectations
+    }
     for item in observed:
+        if only_new and (item.section, item.stem, item.expression) in watched:
+            continue
         expectation, note = expectation_of(item, tolerance_of.get((item.section, item.stem, item.expression)))
         if note:
             flaky.append(note)
         if expectation:
             document.setdefault(item.section, {}).setdefault(item.stem, []).append(expectation)
+    if only_new:
+        for section in sections:
+            for stem, expectations in current.get(section, {}).items():
+                document.setdefault(section, {}).setdefault(stem, [])[:0] = expectations
     bench_runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     for render in renders(results_table.REFERENCE_FOLDER)["bench"]:
         for stem, figure in figures.quoted_figures(render, bench_runs):
@@ -301,10 +317,15 @@ def main(arguments: list[str]) -> int:
         default=list(SECTIONS),
         help="measure only these sections from the runs; the others keep their expectations",
     )
+    parser.add_argument(
+        "--only-new",
+        action="store_true",
+        help="keep every current expectation; measure only the figures not watched yet",
+    )
     ratchet.add_accept_option(parser)
     options = parser.parse_args(arguments)
     sections = tuple(options.sections)
-    document, flaky = build(options.runs, sections)
+    document, flaky = build(options.runs, sections, only_new=options.only_new)
     counts = {section: sum(len(e) for e in notebooks.values()) for section, notebooks in document.items()}
     print(f"watched figures by section: {counts}")
     for line in flaky:

@@ -151,7 +151,11 @@ def test_committed_expectations_name_real_notebooks_and_valid_rules():
         for figures_of in stages.values():
             for expectation in figures_of:
                 checks.describe(expectation)  # raises on an unknown direction
-                assert "expected" in expectation or expectation.get("tolerance", expectation.get("factor", -1)) >= 0
+                assert (
+                    "expected" in expectation
+                    or "flaky" in expectation  # a target true in the reference, false in another seed: listed
+                    or expectation.get("tolerance", expectation.get("factor", -1)) >= 0
+                )
 
 
 @pytest.mark.parametrize("section", ["notes", "genres", "bench"])
