@@ -14,6 +14,7 @@ Usage::
 
     .venv/bin/python scripts/measure_spread.py /tmp/seed1/outputs /tmp/seed2/outputs [--write]
     .venv/bin/python scripts/measure_spread.py /tmp/genres-seed1/outputs --sections genres --only-new [--write]
+    .venv/bin/python scripts/measure_spread.py --widen-with /tmp/rerun/outputs --sections notes [--write]
 
 Each argument is another run's outputs folder (its ``metrics/`` for the notes and its
 ``datasets/genres/metrics/`` for the genre collections). Without ``--write`` it prints what it
@@ -306,6 +307,44 @@ def leave_one_out(run_outputs: list[Path], sections: tuple[str, ...] = SECTIONS)
     return "\n".join(lines)
 
 
+def widen(document: dict, run_outputs: Path, sections: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """Widen the expectations of ``sections`` to one more run's outputs (a run on another machine,
+    or a rerun here that fell outside). A figure outside its tolerance on the worse side (as `make
+    check` judges it) gets SPREAD_FACTOR times its distance from the reference, and its ``spread``
+    the new value; a target expected True that is false in the run becomes flaky (the ratchet asks
+    why). Returns the document and one line per change.
+    """
+    runs = section_runs([run_outputs])
+    changes = []
+    for section in sections:
+        run = runs[section][1]
+        for stem, expectations in document.get(section, {}).items():
+            for index, expectation in enumerate(expectations):
+                try:
+                    value = checks.evaluate(run[stem], expectation["figure"])
+                except (KeyError, TypeError):
+                    continue
+                if expectation.get("expected") is True and value is False:
+                    note = f"expected True, false in a later run ({run_outputs})"
+                    expectations[index] = {"figure": expectation["figure"], "flaky": note}
+                    changes.append(f"{section}/{stem}:{expectation['figure']}: now flaky")
+                elif "tolerance" in expectation and numeric(value) and not checks.within(expectation, value):
+                    distance = abs(value - expectation["reference"])
+                    if distance > expectation["tolerance"]:
+                        expectation["tolerance"] = _rounded(SPREAD_FACTOR * distance)
+                        spread = expectation.setdefault("spread", {"runs": 1, "min": value, "max": value})
+                        spread["runs"] += 1
+                        spread["min"], spread["max"] = (
+                            _rounded(min(spread["min"], value)),
+                            _rounded(max(spread["max"], value)),
+                        )
+                        changes.append(
+                            f"{section}/{stem}:{expectation['figure']}: {value:.4g} against "
+                            f"{expectation['reference']:.4g}, tolerance now {expectation['tolerance']:g}"
+                        )
+    return document, changes
+
+
 def main(arguments: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path, help="other seeds' outputs folders")
@@ -318,6 +357,11 @@ def main(arguments: list[str]) -> int:
         help="measure only these sections from the runs; the others keep their expectations",
     )
     parser.add_argument(
+        "--widen-with",
+        type=Path,
+        help="keep every expectation, widened to this run's outputs where it falls outside (see widen())",
+    )
+    parser.add_argument(
         "--only-new",
         action="store_true",
         help="keep every current expectation; measure only the figures not watched yet",
@@ -325,6 +369,11 @@ def main(arguments: list[str]) -> int:
     ratchet.add_accept_option(parser)
     options = parser.parse_args(arguments)
     sections = tuple(options.sections)
+    if options.widen_with:
+        current = ratchet.flat_to_sections(load_json(checks.EXPECTATIONS_PATH))
+        document, changes = widen(current, options.widen_with, sections)
+        print("\n".join(changes) or "every figure of that run lies within its expectations")
+        return ratchet.refresh(document, dict(options.accept_worse)) if options.write else 0
     document, flaky = build(options.runs, sections, only_new=options.only_new)
     counts = {section: sum(len(e) for e in notebooks.values()) for section, notebooks in document.items()}
     print(f"watched figures by section: {counts}")
