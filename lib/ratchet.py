@@ -122,6 +122,8 @@ def apply(old_document: dict, new_document: dict, accepted: dict[str, str] | Non
                 merged = dict(previous)
             else:
                 record(key, True, "flaky", reason)
+        elif previous is not None and ("flaky" in previous or "flaky" in expectation):
+            pass  # a flaky target stays listed, or is expected again when the runs say so
         elif previous is not None and ("expected" in previous) == ("expected" in expectation):
             new_value = expectation.get("expected", expectation.get("reference"))
             old_value = previous.get("expected", previous.get("reference"))

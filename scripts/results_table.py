@@ -47,6 +47,8 @@ def fmt(value, digits: int = 2) -> str:
     """A table cell: a dash for missing values, integers without decimals."""
     if value is None:
         return "—"
+    if isinstance(value, str | bool):  # a target's state: True, or "flaky"
+        return str(value)
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and digits == 0):
         return str(int(value))
     return f"{value:.{digits}f}"
