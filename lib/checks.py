@@ -41,7 +41,15 @@ from pathlib import Path
 from typing import Any
 
 from lib.fileio import load_json
-from lib.paths import DEFAULT_DATASET, PROJ_ROOT, SHIPPED_DATASETS, clip_seconds_choice, dataset_choice, metrics_path
+from lib.paths import (
+    DEFAULT_CLIP_SECONDS,
+    DEFAULT_DATASET,
+    PROJ_ROOT,
+    SHIPPED_DATASETS,
+    clip_seconds_choice,
+    dataset_choice,
+    metrics_path,
+)
 
 EXPECTATIONS_PATH = PROJ_ROOT / "lib" / "expectations.json"
 EVERY_DATASET, BENCH = "every_dataset", "bench"
@@ -201,7 +209,8 @@ def notebook_dataset(notebook: Path) -> str | None:
 def section_name(dataset: str) -> str | None:
     """The section of the expectations for a dataset: its own name if shipped (at its reference clip
     length, 1 s), else None (a folder, or the genres cut at another ``CLIP_SECONDS``)."""
-    shipped = dataset in SHIPPED_DATASETS and (dataset != dataset_choice() or clip_seconds_choice() == 1.0)
+    at_reference_length = dataset != dataset_choice() or clip_seconds_choice() == DEFAULT_CLIP_SECONDS
+    shipped = dataset in SHIPPED_DATASETS and at_reference_length
     return dataset if shipped else None
 
 
