@@ -136,7 +136,7 @@ class LatentCodec:
     def encode_spectrograms(self, spectrograms: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
         """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)]."""
         coefficients = self.basis.transform(spectrograms)
-        outputs = self.encoder.predict(coefficients, batch_size=batch_size, verbose=0)
+        outputs = run_model(self.encoder, coefficients, batch_size=batch_size)
         latents = np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, dtype=np.float32)
         if self.shrinkage is not None and self.shrinkage.encoder != 1.0:
             linear = self.linear_latents(coefficients)
@@ -154,7 +154,7 @@ class LatentCodec:
             raise ValueError(f"expected latents of shape (n, {self.latent_dim}), got {latents.shape}")
         if size is not None:
             latents = truncate_latents(latents, size)
-        coefficients = self.decoder.predict(latents, batch_size=batch_size, verbose=0)
+        coefficients = run_model(self.decoder, latents, batch_size=batch_size)
         share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size or self.latent_dim)
         if share != 1.0:
             linear = self.linear_coefficients(latents)
@@ -176,6 +176,23 @@ class LatentCodec:
         shrinkage_path = run_folder / SHRINKAGE_FILE
         shrinkage = Shrinkage.load(shrinkage_path) if shrinkage_path.exists() else None
         return cls(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"), shrinkage)
+
+
+def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
+    """``model.predict`` without its per-call set-up: batches through the model in inference mode.
+
+    ``predict`` builds a data pipeline and may trace a function on every call, which costs more
+    than the small dense models here on a few hundred clips (the whole-recording codec calls
+    them once per batch of clips). Returns an array, or a list of arrays for several outputs.
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    pieces = [model(inputs[start : start + batch_size], training=False) for start in range(0, len(inputs), batch_size)]
+    if not pieces:
+        return model.predict(inputs, verbose=0)
+    if isinstance(pieces[0], list | tuple):
+        outputs = range(len(pieces[0]))
+        return [np.concatenate([keras.ops.convert_to_numpy(piece[i]) for piece in pieces]) for i in outputs]
+    return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
 
 
 def magnitude_distance_db(

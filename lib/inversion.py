@@ -111,10 +111,16 @@ def _griffin_lim_chunk(
     momentum: float,
     init: str,
     seed: int,
+    phase: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Griffin-Lim on one chunk: magnitudes [shape=(n, frames, bins)] -> waveforms [shape=(n, samples)]."""
+    """Griffin-Lim on one chunk: magnitudes [shape=(n, frames, bins)] -> waveforms [shape=(n, samples)].
+
+    ``phase`` [shape=(n, frames, bins)], when given, is the starting phase (``init`` is then unused).
+    """
     count, frames = magnitude.shape[:2]
-    if init == "gradient":
+    if phase is not None:
+        phase = np.asarray(phase, dtype=np.float32)
+    elif init == "gradient":
         phase = gradient_phase(magnitude, n_fft=n_fft, hop_length=hop_length)
     else:
         phase = 2.0 * np.pi * np.random.default_rng(seed).random(magnitude.shape, dtype=np.float32)
@@ -137,6 +143,76 @@ def _griffin_lim_chunk(
         previous = rebuilt
     _istft_padded(estimate, signal, n_fft=n_fft, hop_length=hop_length, samples=samples)
     return signal[:, n_fft // 2 : n_fft // 2 + samples].copy()
+
+
+class PhaseIntegrator:
+    """The gradient phase of :func:`gradient_phase`, integrated over a stream of frames.
+
+    A long recording arrives in blocks of frames; each call continues the integration where the
+    previous block ended, so the starting phase is the same as if the whole recording had been
+    integrated at once. Levels more than ``floor_db`` below ``top`` (a fixed linear level, not a
+    per-block peak, so that every block sees the same floor) are raised to that floor. Advances
+    are taken modulo 2 pi and the phase is wrapped after every block, so an hour of frames loses
+    no precision in float32.
+    """
+
+    def __init__(self, *, n_fft: int, hop_length: int, top: float, floor_db: float = 100.0) -> None:
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.log_floor = np.float32(np.log(max(top, 1e-12)) - floor_db / 20.0 * np.log(10.0))
+        self.last_phase: np.ndarray | None = None
+        self.last_advance: np.ndarray | None = None
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        """Phases [shape=(frames, bins)], radians in [0, 2 pi), of the next frames' magnitudes [same shape]."""
+        magnitude = np.asarray(magnitude, dtype=np.float32)
+        if magnitude.shape[0] == 0:
+            return np.zeros(magnitude.shape, np.float32)
+        bins = np.arange(magnitude.shape[-1])
+        log_magnitude = np.log(np.maximum(magnitude, np.float32(1e-12)))
+        np.maximum(log_magnitude, self.log_floor, out=log_magnitude)
+        advance = np.gradient(log_magnitude, axis=-1)
+        advance *= np.float32(self.hop_length * self.n_fft / (HANN_GAMMA * self.n_fft**2))
+        # Each bin's own advance, 2 pi hop m / n_fft, taken modulo 2 pi (exactly, in float64) so the
+        # running sum stays small enough for float32 over a block of thousands of frames.
+        advance += np.mod(2.0 * np.pi * self.hop_length * bins / self.n_fft, 2.0 * np.pi).astype(np.float32)
+        if self.last_phase is None:
+            first = np.mod(np.pi * bins, 2.0 * np.pi).astype(np.float32)
+        else:
+            first = self.last_phase + np.float32(0.5) * (self.last_advance + advance[0])
+        phase = np.empty_like(advance)
+        phase[0] = first
+        phase[1:] = advance[1:]
+        phase[1:] += advance[:-1]
+        phase[1:] *= np.float32(0.5)
+        np.cumsum(phase, axis=0, out=phase)
+        np.mod(phase, np.float32(2.0 * np.pi), out=phase)
+        self.last_phase, self.last_advance = phase[-1].copy(), advance[-1].copy()
+        return phase
+
+
+def griffin_lim_block(
+    magnitude: np.ndarray,
+    phase: np.ndarray,
+    *,
+    n_fft: int,
+    hop_length: int,
+    samples: int,
+    iterations: int = 16,
+    momentum: float = 0.99,
+) -> np.ndarray:
+    """Griffin-Lim on one block of a long recording, from a given starting phase.
+
+    magnitude, phase : [shape=(frames, n_fft // 2 + 1)], frames first, linear and radians
+    samples : the block's length; frame i is centred on sample i * hop_length and the signal is
+        confined to [0, samples), so a block cut from the middle of a recording needs context
+        frames on each side that the caller discards.
+    Returns the waveform [shape=(samples,)].
+    """
+    magnitude = np.asarray(magnitude, dtype=np.float32)[None]
+    settings = {"n_fft": n_fft, "hop_length": hop_length, "samples": samples, "iterations": iterations}
+    return _griffin_lim_chunk(
+        magnitude, momentum=momentum, init="gradient", seed=0, phase=np.asarray(phase)[None], **settings
+    )[0]
 
 
 def griffin_lim(
