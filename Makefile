@@ -31,7 +31,8 @@ export LML_SEED := $(SEED)
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all report bench check test lint format lab explore check-outputs clean lock
+.PHONY: help setup browser data run-all report bench check test lint format lab explore check-outputs clean lock \
+	compress decompress recordings
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -63,6 +64,21 @@ run-all: setup ## Build DATASET, run every notebook headless into its outputs fo
 
 report: setup ## The last run's executed notebooks as standalone HTML with an index: <outputs>/report/index.html
 	$(BIN)/python -m lib.report
+
+# The whole-recording codec (`lml`, installed with the package) uses a music model: the genre
+# collections' unless DATASET is given on the command line (a folder's model, after its run-all).
+CODEC_DATASET := $(if $(filter command line environment,$(origin DATASET)),$(LML_DATASET),genres)
+
+compress: setup ## Compress a whole recording: make compress IN=song.flac [OUT=song.lml] [DATASET=genres]
+	@test -n "$(IN)" || { echo "usage: make compress IN=song.flac [OUT=song.lml] [DATASET=<folder>]"; exit 2; }
+	$(BIN)/lml compress "$(IN)" $(if $(OUT),"$(OUT)") --dataset "$(CODEC_DATASET)"
+
+decompress: setup ## Decompress to a mono WAV at the lab's rate: make decompress IN=song.lml [OUT=song.wav]
+	@test -n "$(IN)" || { echo "usage: make decompress IN=song.lml [OUT=song.wav]"; exit 2; }
+	$(BIN)/lml decompress "$(IN)" $(if $(OUT),"$(OUT)")
+
+recordings: setup ## Measure whole test files of the genres (or DATASET=<folder>) and write a listening page
+	$(BIN)/lml report --dataset "$(CODEC_DATASET)"
 
 bench: setup ## Measure speed (real-time factors, Griffin-Lim sweep, training throughput, peak memory): <outputs>/metrics/bench.json
 	$(BIN)/python -m lib.bench

@@ -15,6 +15,7 @@ Usage: ``python -m lib.report`` (``make report``) for the chosen dataset and mod
 from __future__ import annotations
 
 import html
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -182,6 +183,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
             shutil.copyfile(figure, report_folder / "figures" / figure.name)
         images = "".join(f"<img src='figures/{f.name}' style='max-width:48%;margin:4px'/>" for f in figures)
         sections.append(title + results_html(stem, record, dataset=own) + images)
+    sections.append(recordings_html(report_folder))
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>latent music lab: report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;"
@@ -194,6 +196,26 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
     index = report_folder / "index.html"
     atomic_write_bytes(index, page.encode("utf-8"), overwrite=True, announce=False)
     return index
+
+
+def recordings_html(report_folder: Path) -> str:
+    """A link to the whole-recordings listening page of ``lml report`` (the genres' and this dataset's),
+    with its summary line, where one was written; the command that writes it otherwise."""
+    links = []
+    for dataset in dict.fromkeys([dataset_choice(), "genres"]):
+        page = outputs_dir(dataset=dataset) / "recordings" / "index.html"
+        metrics = metrics_path("recordings", dataset=dataset)
+        if page.exists() and metrics.exists():
+            summary = load_json(metrics)["summary"]
+            relative = os.path.relpath(page, report_folder)
+            distance = summary["distance_db"]["recording codec"]
+            links.append(
+                f"<li><a href='{html.escape(relative)}'>{html.escape(shown(dataset))}</a>: {summary['files']} files, "
+                f"{summary['numbers_per_second']:.1f} numbers per second, log-mel distance {distance:.2f} dB</li>"
+            )
+    if not links:
+        return "<h2>Whole recordings</h2><p>No listening page yet: <code>make recordings</code> writes one.</p>"
+    return "<h2>Whole recordings (<code>make recordings</code>)</h2><ul>" + "".join(links) + "</ul>"
 
 
 def main() -> int:

@@ -149,3 +149,36 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     _, own, _ = conditions.render(LabelSettings(0))
     _, moved, _ = conditions.render(LabelSettings(0, label=other))
     assert not np.allclose(own, moved)
+
+    # Whole recordings (`lml compress` / `lml decompress`) with the folder's own autoencoder: a test file
+    # of the folder comes back at its length, nearer to itself than to another file of the folder.
+    from lib.collection import load_collection
+    from lib.recording_report import distance_db, read_file
+
+    prepared = load_collection(paths.data_dir(dataset=str(folder)))
+    test_files = sorted({row["file"] for row in prepared.manifest if row["split"] == "test"})
+    others = sorted({row["file"] for row in prepared.manifest if row["file"] not in test_files})
+    source, other = folder / test_files[0], folder / others[0]
+    compressed, back = outputs / "recordings" / "song.lml", outputs / "recordings" / "song.wav"
+    for path in (compressed, back):
+        path.unlink(missing_ok=True)
+    for command in (
+        ["compress", str(source), str(compressed), "--dataset", str(folder), "--quiet"],
+        ["decompress", str(compressed), str(back), "--quiet"],
+        ["info", str(compressed)],
+    ):
+        finished = subprocess.run(
+            [sys.executable, "-m", "lib.cli", *command],
+            env=environment,
+            cwd=paths.PROJ_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "autoencoder of" in finished.stdout
+    original, _ = read_file(source, 16_000)
+    decoded, _ = read_file(back, 16_000)
+    assert abs(len(decoded) - len(original)) <= 1
+    assert distance_db(original, decoded, sample_rate=16_000) < distance_db(
+        read_file(other, 16_000)[0], decoded, sample_rate=16_000
+    )

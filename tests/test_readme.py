@@ -54,6 +54,17 @@ def test_readme_genre_stage_matches_its_snapshot():
     )
 
 
+def test_readme_recordings_match_their_snapshot():
+    report = results_table.load_folder(results_table.REFERENCE_FOLDER / "genres").get("recordings")
+    assert report, "docs/reference_run/genres/recordings.json: copy the last `make recordings` report"
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.RECORDINGS_BEGIN, results_table.RECORDINGS_END)
+    assert block == results_table.recordings_block(report), (
+        "README whole-recordings results differ from docs/reference_run/genres/recordings.json: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
 def test_a_changed_figure_changes_the_block():
     runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     changed = copy.deepcopy(runs)
