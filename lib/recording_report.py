@@ -36,6 +36,7 @@ from lib.inversion import stft
 from lib.metrics import log_mel_distance_db
 from lib.paths import shown
 from lib.recording import (
+    RECORDING_ITERATIONS,
     ClipCodec,
     CodecModel,
     PcaCodec,
@@ -103,11 +104,12 @@ def clip_boundaries(samples: int, clip_samples: int, clip_hop_samples: int, offs
 
 
 def recording_round_trip(
-    codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, clip_hop_samples: int
+    codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, clip_hop_samples: int, iterations: int | None = None
 ) -> np.ndarray:
     """Through the recording codec and back (overlapping clips, seamless inversion) [shape=(samples,)]."""
     latents, samples = encode_stream(codec, [waveform], latent_size=latent_size, clip_hop_samples=clip_hop_samples)
-    return np.concatenate(list(decode_stream(codec, latents, samples=samples, clip_hop_samples=clip_hop_samples)))
+    decoded = decode_stream(codec, latents, samples=samples, clip_hop_samples=clip_hop_samples, iterations=iterations)
+    return np.concatenate(list(decoded))
 
 
 def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, offset: int = 0) -> np.ndarray:
@@ -172,6 +174,9 @@ def measure_recording(
     audio["recording codec"] = recording_round_trip(codec, waveform, latent_size=size, clip_hop_samples=hop)
     seconds = time.perf_counter() - started
     audio["pca, same clips"] = recording_round_trip(pca, waveform, latent_size=size, clip_hop_samples=hop)
+    more_iterations = recording_round_trip(
+        codec, waveform, latent_size=size, clip_hop_samples=hop, iterations=codec.representation.griffin_lim_iterations
+    )
     opus = codec_round_trip(waveform[None], sample_rate=rate, codec="opus")
     audio["opus"] = opus.waveforms[0]
     audio["oracle"] = oracle_round_trip(codec.representation, waveform)
@@ -190,6 +195,11 @@ def measure_recording(
             name: distance_db(waveform, audio[name], sample_rate=rate) for name in audio if name != "original"
         },
         "seam_ratio": {},
+        "griffin_lim_iterations": {
+            "recording codec": RECORDING_ITERATIONS,
+            "more": codec.representation.griffin_lim_iterations,
+            "distance_db_with_more": distance_db(waveform, more_iterations, sample_rate=rate),
+        },
         "isolated": {"latent_size": isolated_size, "numbers_per_second": isolated_size * rate / config.clip_samples},
     }
     boundaries = clip_boundaries(len(waveform), config.clip_samples, hop)
@@ -249,6 +259,11 @@ def summarise(measurements: list[dict]) -> dict:
             grid: mean([row["isolated"]["grids"][grid]["seam_ratio"] for row in measurements]) for grid in grids
         },
         "speed_x_real_time": mean([row["speed_x_real_time"] for row in measurements]),
+        "distance_db_with_more_iterations": mean(
+            [row["griffin_lim_iterations"]["distance_db_with_more"] for row in measurements]
+        ),
+        "griffin_lim_iterations": measurements[0]["griffin_lim_iterations"]["recording codec"],
+        "more_griffin_lim_iterations": measurements[0]["griffin_lim_iterations"]["more"],
     }
 
 

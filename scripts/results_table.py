@@ -429,8 +429,11 @@ def recordings_block(report: dict) -> str:
         "",
         "| method | numbers per second | log-mel distance (dB) | seams (flux at clip boundaries / elsewhere) |",
         "|---|---|---|---|",
-        f"| recording codec (overlapping clips, one Griffin-Lim) | {fmt(summary['numbers_per_second'], 1)} | "
-        f"{fmt(distance['recording codec'])} | {fmt(seams['recording codec'], 3)} |",
+        f"| recording codec (overlapping clips, one Griffin-Lim, {summary['griffin_lim_iterations']} iterations) | "
+        f"{fmt(summary['numbers_per_second'], 1)} | {fmt(distance['recording codec'])} | "
+        f"{fmt(seams['recording codec'], 3)} |",
+        f"| the same with {summary['more_griffin_lim_iterations']} iterations | "
+        f"{fmt(summary['numbers_per_second'], 1)} | {fmt(summary['distance_db_with_more_iterations'])} | — |",
         f"| PCA, same clips and inversion | {fmt(summary['numbers_per_second'], 1)} | "
         f"{fmt(distance['pca, same clips'])} | {fmt(seams['pca, same clips'], 3)} |",
     ]
