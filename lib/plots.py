@@ -145,3 +145,30 @@ def spectrogram_grid(
         axis.set_visible(False)
     figure.tight_layout()
     return figure
+
+
+def recording_table_html(rows: Sequence[tuple[str, np.ndarray]], representation, *, width_inches: float = 9.0) -> str:
+    """Whole recordings [each shape=(samples,)], one row each: a wide spectrogram and a player.
+
+    The spectrogram is the representation's normalised log-magnitude over the whole recording
+    (same colours and axes as the clip tables), so a seam or a phase jump would show as a line.
+    """
+    from lib.representation import stft_magnitude
+
+    config = representation.config
+    cells = []
+    for label, waveform in rows:
+        magnitude = stft_magnitude(
+            np.asarray(waveform, np.float32)[None], n_fft=config.n_fft, hop_length=config.hop_length
+        )
+        spectrogram = representation.normalise_magnitude(magnitude[0, : config.frequency_bins])
+        figure, axis = plt.subplots(figsize=(width_inches, 2.0))
+        show_spectrogram(axis, spectrogram, config, "")
+        figure.tight_layout()
+        cells.append(
+            f"<div><b>{html.escape(label)}</b> ({len(waveform) / config.sample_rate:.1f} s)<br>"
+            f"<img style='width:{int(width_inches * 80)}px' src='data:image/png;base64,{_figure_png(figure)}'/><br>"
+            f"<audio controls style='width:{int(width_inches * 80)}px' "
+            f"src='data:audio/wav;base64,{_wav_base64(waveform, config.sample_rate)}'></audio></div>"
+        )
+    return "<div>" + "".join(cells) + "</div>"

@@ -100,16 +100,24 @@ class CodecModel:
     dataset: str
     fingerprint: str
     codec: ClipCodec
+    trained: TrainedModel | None = None  # where it came from (its dataset's files and splits)
 
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """Where a trained model of the lab lives: its run folder and its dataset's representation."""
+    """Where a trained model of the lab lives: its run folder, and the prepared collection it learned
+    (``representation.json`` and the manifest of files and splits) with the audio folder behind it."""
 
     name: str  # "autoencoder" (notebook 01's) or "phrases" (notebook 05's, on the genres' 4 s phrases)
     dataset: str  # a shipped dataset's name or a folder's path
     run_folder: Path
-    representation_path: Path
+    data_folder: Path
+    audio_folder: Path | None = None  # None for the notes (rendered clips, no recordings)
+
+    @property
+    def representation_path(self) -> Path:
+        """The representation (with the dataset's normalisation constants) the model was trained in."""
+        return self.data_folder / "representation.json"
 
     def exists(self) -> bool:
         """Whether the model has been trained (and its dataset prepared)."""
@@ -132,7 +140,23 @@ class TrainedModel:
 
         representation = SpectrogramRepresentation.load(self.representation_path)
         codec = LatentCodec.load(self.run_folder, representation)
-        return CodecModel(self.name, self.dataset, self.fingerprint(), codec)
+        return CodecModel(self.name, self.dataset, self.fingerprint(), codec, self)
+
+    def files(self, split: str) -> list[tuple[Path, str]]:
+        """The recordings of one split of the model's collection, with their labels, sorted.
+
+        Raises
+        ------
+        AudioInputError
+            For the notes, which hold rendered clips rather than recordings.
+        """
+        from lib.collection import load_collection
+
+        if self.audio_folder is None:
+            raise AudioInputError("holds single notes, not recordings: name the files to measure", self.dataset)
+        collection = load_collection(self.data_folder)
+        found = {row["file"]: row["label"] for row in collection.manifest if row["split"] == split}
+        return [(self.audio_folder / name, label) for name, label in sorted(found.items())]
 
 
 def model_candidates(dataset: str) -> list[TrainedModel]:
@@ -145,15 +169,17 @@ def model_candidates(dataset: str) -> list[TrainedModel]:
     data, models = paths.data_dir(dataset=dataset), paths.outputs_dir(dataset=dataset) / "models"
     if dataset == "genres":
         return [
-            TrainedModel("autoencoder", dataset, models / "autoencoder", data / "clips" / "representation.json"),
+            TrainedModel("autoencoder", dataset, models / "autoencoder", data / "clips", data / "audio"),
             TrainedModel(
                 "phrases",
                 dataset,
                 models / "05_genres" / "autoencoder",
-                data / "phrases" / "clips" / "representation.json",
+                data / "phrases" / "clips",
+                data / "phrases" / "audio",
             ),
         ]
-    return [TrainedModel("autoencoder", dataset, models / "autoencoder", data / "representation.json")]
+    audio = None if dataset == paths.DEFAULT_DATASET else Path(dataset)
+    return [TrainedModel("autoencoder", dataset, models / "autoencoder", data, audio)]
 
 
 def find_model(dataset: str = "genres", name: str | None = None) -> TrainedModel:

@@ -304,18 +304,6 @@ def save_report(path: Path, content: dict) -> Path:
     return save_json(path, content, overwrite=True)
 
 
-def dataset_test_files(dataset: str) -> list[Path]:
-    """The test split's files of a prepared dataset (the genre collections or a folder), sorted."""
-    from lib import dataset as datasets
-    from lib import paths
-
-    if dataset == paths.DEFAULT_DATASET:
-        raise AudioInputError("holds single notes, not recordings: name the files to measure", dataset)
-    prepared = datasets.load_dataset(dataset=dataset, build=False)
-    source = paths.data_dir(dataset=dataset) / "audio" if dataset == "genres" else Path(dataset)
-    return sorted({source / row["file"] for row in prepared.manifest if row["split"] == "test"})
-
-
 def timed_file_round_trip(
     model: CodecModel, files: list[Path], folder: Path, *, seconds: float, latent_size: int
 ) -> dict:
@@ -367,7 +355,9 @@ def run_report(
 
     codec = model.codec
     config = codec.representation.config
-    files = [Path(path) for path in files] if files else dataset_test_files(model.dataset)
+    if not files and model.trained is None:
+        raise AudioInputError("name the files to measure", model.name)
+    files = [Path(path) for path in files] if files else [path for path, _ in model.trained.files("test")]
     folder = paths.outputs_dir(dataset=model.dataset) / "recordings"
     pca = PcaCodec(codec.representation, codec.basis)
     rows, players = [], []
