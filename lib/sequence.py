@@ -5,7 +5,9 @@ per overlapping clip. This module learns that sequence: given the last ``context
 recording's label), predict the next. Frames are **standardised** per number on the training
 frames, so every number counts alike and the training mean is 0. The model is a GRU over the
 context, a hidden layer and a linear read-out of the next frame's mean; the spread around that mean
-is the covariance of its residuals on validation files (a Gaussian, sampled with a temperature).
+is the covariance of its residuals on validation files. Generating draws each next frame by
+sampling-importance-resampling (:func:`roll_out`): candidates from a mixture fitted to the label's
+training frames, weighted by the model's Gaussian, so generated frames stay where real ones lie.
 Contexts shorter than ``context`` (a recording's first frames) are padded with zeros, the mean
 frame, so the same model starts a piece from nothing and continues one from its first seconds.
 
@@ -27,6 +29,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
 from lib.judge import frechet_distance
+from lib.priors import MixturePrior
 
 WINDOW_COMPONENTS = 16  # principal components of real windows in which windows are compared
 
@@ -115,28 +118,77 @@ def roll_out(
     label_count: int,
     factor: np.ndarray | None = None,
     temperature: float = 1.0,
+    proposals: dict[int, MixturePrior] | None = None,
+    candidates: int = 32,
     seed: int = 0,
 ) -> np.ndarray:
     """Continue standardised prompts [shape=(n, frames, size)] (frames may be 0) by ``steps`` frames.
 
-    Each step predicts the next frame's mean and, with a residual ``factor``, adds Gaussian noise
-    scaled by ``temperature`` (without one, the mean path). Returns [shape=(n, steps, size)].
+    Each step predicts the next frame's mean. Without a residual ``factor`` the path is the means.
+    With one and no ``proposals``, Gaussian noise (scaled by ``temperature``) is added. With
+    ``proposals`` (a mixture prior per label, fitted to that label's training frames), the next frame
+    is drawn by **sampling-importance-resampling**: ``candidates`` frames from the label's mixture,
+    weighted by the model's Gaussian density over the mixture's, one of them drawn by weight. The
+    frames then stay where real frames lie (a plain Gaussian roll-out drifts away from them), in an
+    order the model finds likely. Returns [shape=(n, steps, size)].
     """
     rng = np.random.default_rng(seed)
     prompts = np.asarray(prompts, np.float32)
     count, _, size = prompts.shape
+    labels = np.asarray(labels, dtype=int)
     context = int(model.input_shape[1])
     history = np.concatenate([np.zeros((count, context, size), np.float32), prompts], axis=1)
     label_rows = np.broadcast_to(one_hot(labels, label_count)[:, None, :], (count, context, label_count))
+    precision = None
+    if factor is not None and proposals is not None:
+        covariance = (factor @ factor.T) * temperature**2
+        precision = np.linalg.inv(covariance).astype(np.float32)
     generated = []
     for _ in range(steps):
-        window = np.concatenate([history[:, -context:], label_rows], axis=2)
-        following = predict(model, window)
-        if factor is not None:
+        following = predict(model, np.concatenate([history[:, -context:], label_rows], axis=2))
+        if precision is not None:
+            following = _resample(following, labels, proposals, precision, candidates, rng)
+        elif factor is not None:
             following = following + temperature * rng.standard_normal((count, size)).astype(np.float32) @ factor.T
         generated.append(following)
         history = np.concatenate([history[:, 1:], following[:, None]], axis=1)
     return np.stack(generated, axis=1)
+
+
+def _resample(
+    means: np.ndarray,
+    labels: np.ndarray,
+    proposals: dict[int, MixturePrior],
+    precision: np.ndarray,
+    candidates: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """One frame per row, drawn from its label's mixture and reweighted by N(means, covariance)."""
+    chosen = np.empty_like(means)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        proposal = proposals[int(label)]
+        drawn = proposal.sample(len(rows) * candidates, seed=int(rng.integers(1 << 31)))
+        drawn = drawn.reshape(len(rows), candidates, -1).astype(np.float32)
+        offsets = drawn - means[rows, None, :]
+        log_model = -0.5 * np.einsum("nki,ij,nkj->nk", offsets, precision, offsets)
+        log_weights = log_model - proposal.log_likelihood(drawn.reshape(-1, drawn.shape[-1])).reshape(len(rows), -1)
+        weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        picks = np.array([rng.choice(candidates, p=row) for row in weights])
+        chosen[rows] = drawn[np.arange(len(rows)), picks]
+    return chosen
+
+
+def label_proposals(
+    sequences: Sequence[np.ndarray], labels: Sequence[int], *, components: int = 8, seed: int = 0
+) -> dict[int, MixturePrior]:
+    """A Gaussian mixture per label, fitted to that label's standardised training frames."""
+    proposals = {}
+    for label in sorted(set(labels)):
+        frames = np.concatenate([s for s, own in zip(sequences, labels) if own == label])
+        proposals[int(label)] = MixturePrior.fit(frames, max(1, min(components, len(frames) // 20)), seed=seed)
+    return proposals
 
 
 def horizon_errors(
