@@ -65,6 +65,20 @@ def test_readme_recordings_match_their_snapshot():
     )
 
 
+def test_readme_stage6_matches_its_snapshots():
+    runs = {
+        "genres": results_table.load_folder(results_table.REFERENCE_FOLDER / "genres").get("06_recordings"),
+        "default": results_table.load_folder(results_table.REFERENCE_FOLDER).get("06_recordings"),
+    }
+    assert all(runs.values()), "docs/reference_run{,/genres}/06_recordings.json: snapshot notebook 06's runs"
+    readme = (PROJ_ROOT / "README.md").read_text()
+    block = results_table.readme_block(readme, results_table.STAGE6_BEGIN, results_table.STAGE6_END)
+    assert block == results_table.recordings_stage_block(runs), (
+        "README notebook-06 results differ from their snapshots: run "
+        "`.venv/bin/python scripts/results_table.py --reference --write README.md`"
+    )
+
+
 def test_a_changed_figure_changes_the_block():
     runs = results_table.load_folder(results_table.REFERENCE_FOLDER)
     changed = copy.deepcopy(runs)
