@@ -40,7 +40,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
         assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     metrics = {
         name: json.loads((outputs / "metrics" / f"{name}.json").read_text())
-        for name in ("00_data", "01_autoencoder", "02_latent_manipulation", "03_vae", "04_control")
+        for name in ("00_data", "01_autoencoder", "02_latent_manipulation", "03_vae", "04_control", "06_recordings")
     }
 
     data = metrics["00_data"]
@@ -113,6 +113,15 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     transfer = control["transfer"]
     assert transfer["condition_swap"]["chroma_correlation"] > transfer["random_target_clip"]["chroma_correlation"]
     assert transfer["pairs"] > 0 and 0 <= transfer["condition_swap"]["target_share"] <= 1
+    # Whole recordings on the folder (notebook 06) with its own autoencoder: the codec sits between the
+    # oracle and PCA through the same clips, and the sequence model predicts the next clip better than
+    # repeating the last one (a model that ignored its context could not).
+    recordings = metrics["06_recordings"]
+    assert recordings["model"]["name"] == "autoencoder" and recordings["dataset"] == paths.shown(str(folder))
+    whole = recordings["codec"]["distance_db"]
+    assert whole["oracle"] < whole["recording codec"] <= whole["pca, same clips"] + 0.5
+    assert recordings["prediction"]["1"]["sequence_model"] < recordings["prediction"]["1"]["repeat_last_frame"]
+    assert all(finite(value) for value in recordings["generation"]["frechet_distance"].values())
     # The lab report of this smoke run: every executed page linked, and pages that read like a report
     # (no stderr, no absolute paths, no per-epoch logs, results filled in).
     index = (outputs / "report" / "index.html").read_text()
