@@ -249,3 +249,29 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys, monke
     assert main(["compress", str(tmp_path / "tune.wav"), "--dataset", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "no trained model yet" in error and "make run-all DATASET=" in error
+
+
+def test_the_report_measures_files_and_writes_a_listening_page(tmp_path, pca_model, monkeypatch):
+    from lib import paths
+    from lib.recording_report import run_report
+
+    monkeypatch.setattr(paths, "outputs_dir", lambda smoke=None, dataset=None: tmp_path / "outputs")
+    files = []
+    for index, seconds in enumerate((6.0, 9.0)):
+        files.append(tmp_path / f"tone_{index}.wav")
+        soundfile.write(files[-1], np.roll(gliding_tone(seconds), 777 * index), RATE, subtype="PCM_16")
+    summary = run_report(pca_model, files, numbers_per_second=12.0, listen=1, timing_seconds=8.0)
+    assert "2 files" in summary and "listening page" in summary
+    report = load_report(tmp_path / "outputs" / "metrics" / "recordings.json")
+    assert report["summary"]["files"] == 2 and set(report["targets"]) >= {"boundary_flux_within_10_percent"}
+    distance = report["summary"]["distance_db"]
+    assert distance["oracle"] < distance["recording codec"]  # nothing beats the oracle
+    assert report["summary"]["isolated_seam_ratio"]["0"] > report["summary"]["seam_ratio"]["recording codec"]
+    page = (tmp_path / "outputs" / "recordings" / "index.html").read_text()
+    assert page.count("<audio") == 6 and "tone_0" in page and "tone_1" not in page  # one file with players
+
+
+def load_report(path):
+    import json
+
+    return json.loads(path.read_text())
