@@ -183,10 +183,14 @@ def phrase_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray
 
 
 def _descriptors(clip: np.ndarray, sample_rate: int) -> np.ndarray:
-    chroma = librosa.feature.chroma_stft(y=clip, sr=sample_rate, hop_length=FEATURE_HOP)
-    onset = librosa.onset.onset_strength(y=clip, sr=sample_rate, hop_length=FEATURE_HOP)
-    log_mel = np.log(librosa.feature.melspectrogram(y=clip, sr=sample_rate, n_mels=40, hop_length=FEATURE_HOP) + 1e-6)
-    flatness = librosa.feature.spectral_flatness(y=clip, hop_length=FEATURE_HOP)[0]
+    # One STFT serves every feature (librosa's defaults: 2,048-sample frames, centred): the same
+    # numbers as computing each from the waveform, in half the time.
+    power = np.abs(librosa.stft(clip, n_fft=2048, hop_length=FEATURE_HOP)) ** 2
+    chroma = librosa.feature.chroma_stft(S=power, sr=sample_rate, hop_length=FEATURE_HOP)
+    onset_mel = librosa.feature.melspectrogram(S=power, sr=sample_rate, hop_length=FEATURE_HOP)
+    onset = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=sample_rate, hop_length=FEATURE_HOP)
+    log_mel = np.log(librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=40, hop_length=FEATURE_HOP) + 1e-6)
+    flatness = librosa.feature.spectral_flatness(S=np.sqrt(power), hop_length=FEATURE_HOP)[0]
     rhythm = librosa.autocorrelate(onset - onset.mean(), max_size=33)
     rhythm = rhythm[1:] / (rhythm[0] + 1e-9)
     ranked = np.sort(chroma, axis=0)  # per frame, loudest pitch class last: no key
