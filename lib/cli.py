@@ -129,8 +129,7 @@ def compress(arguments: argparse.Namespace) -> None:
 
     check_file(arguments.source)  # a missing or non-audio file is named before a model is loaded
     destination = arguments.destination or recording.compressed_name(arguments.source)
-    if destination.exists() and not arguments.force:
-        raise FileExistsError(f"{destination}: already exists; add --force to replace it")
+    recording.refuse_overwrite(destination, arguments.force)  # before a model is loaded
     model = _model(arguments.dataset, arguments.model, arguments.clip_seconds)
     config = model.codec.representation.config
     hop = recording.default_clip_hop(config)
@@ -159,8 +158,7 @@ def decompress(arguments: argparse.Namespace) -> None:
     from lib import recording
 
     destination = arguments.destination or arguments.source.with_suffix(".wav")
-    if destination.exists() and not arguments.force:
-        raise FileExistsError(f"{destination}: already exists; add --force to replace it")
+    recording.refuse_overwrite(destination, arguments.force)  # before a model is loaded
     header, _ = read_container(arguments.source)
     model = _model(
         arguments.dataset or header.model_dataset, arguments.model or header.model_name, arguments.clip_seconds

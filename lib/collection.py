@@ -376,7 +376,7 @@ def _prepare_file(
     except MemoryError:
         writer.undo(mark)
         return {**entry, "status": "skipped", "problem": "ran out of memory while decoding it"}
-    gain = min(10 ** (config.target_rms_db / 20) / max(stream.clean_rms, 1e-12), config.peak_limit / stream.clean_peak)
+    gain = file_gain(stream, config)
     return {
         **entry,
         "status": "ok",
@@ -390,6 +390,12 @@ def _prepare_file(
         "start": starts,
         "level_db": levels,
     }
+
+
+def file_gain(stream: AudioStream, config: CollectionConfig) -> float:
+    """The gain that brings a decoded file (its statistics in ``stream``) to ``config.target_rms_db``,
+    lowered so that its peak stays below ``config.peak_limit``."""
+    return min(10 ** (config.target_rms_db / 20) / max(stream.clean_rms, 1e-12), config.peak_limit / stream.clean_peak)
 
 
 def _level_db(clip: np.ndarray) -> float:

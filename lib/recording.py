@@ -38,6 +38,7 @@ from lib import paths
 from lib.audio import AudioStream, check_file
 from lib.baselines import SpectralBasis
 from lib.collection import ClipCutter, CollectionConfig
+from lib.collection import file_gain as collection_file_gain
 from lib.container import SUFFIX, CompressedHeader, read_container, write_container
 from lib.errors import AudioInputError
 from lib.inversion import PhaseIntegrator, griffin_lim_block
@@ -226,6 +227,12 @@ def latent_size_for_rate(config, numbers_per_second: float, latent_dim: int, cli
     return int(min(max(size, 1), latent_dim))
 
 
+def refuse_overwrite(destination: Path, overwrite: bool) -> None:
+    """Raise FileExistsError when ``destination`` exists and may not be replaced (nothing is overwritten silently)."""
+    if destination.exists() and not overwrite:
+        raise FileExistsError(f"{destination}: already exists; pass overwrite=True (lml: --force) to replace it")
+
+
 def check_clip_hop(config, clip_hop_samples: int) -> None:
     """Refuse a clip hop that leaves gaps or falls off the frame grid."""
     if clip_hop_samples % config.hop_length or not 0 < clip_hop_samples <= config.clip_samples:
@@ -243,8 +250,8 @@ def clip_count(samples: int, clip_samples: int, clip_hop_samples: int) -> int:
 
 
 def file_gain(stream: AudioStream) -> float:
-    """The gain that brings a decoded file to the training clips' level (``lib.collection``'s rule)."""
-    return min(10 ** (LEVEL.target_rms_db / 20) / max(stream.clean_rms, 1e-12), LEVEL.peak_limit / stream.clean_peak)
+    """The gain that brings a decoded file to the training clips' level (the folder path's rule)."""
+    return collection_file_gain(stream, LEVEL)
 
 
 def clip_stream(blocks: Iterable[np.ndarray], clip_samples: int, clip_hop_samples: int) -> Iterator[np.ndarray]:
@@ -309,6 +316,37 @@ def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clip
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]
 
 
+def padded_latents(codec: ClipCodec, latents: np.ndarray) -> np.ndarray:
+    """Latents of a smaller size [shape=(n, size)] as the decoder takes them [shape=(n, latent_dim)]: zeros after."""
+    latents = np.asarray(latents, dtype=np.float32)
+    padded = np.zeros((len(latents), codec.latent_dim), np.float32)
+    padded[:, : latents.shape[1]] = latents
+    return padded
+
+
+def recording_inverter(
+    representation: SpectrogramRepresentation,
+    samples: int,
+    *,
+    iterations: int | None = None,
+    block_frames: int = BLOCK_FRAMES,
+    threads: int | None = None,
+) -> StreamingInverter:
+    """The streaming Griffin-Lim over a recording of ``samples`` samples in ``representation``'s STFT."""
+    config = representation.config
+    return StreamingInverter(
+        total_frames=1 + samples // config.hop_length,
+        total_samples=samples,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        top=float(representation.denormalise(np.ones(1, np.float32))[0]),  # the level that maps to 1.0
+        iterations=iterations or RECORDING_ITERATIONS,
+        momentum=representation.momentum,
+        block_frames=block_frames,
+        threads=threads,
+    )
+
+
 def clip_weights(frames: int, overlap: int) -> np.ndarray:
     """Cross-fade weights over a clip's frames [shape=(frames,)]: linear ramps over the ``overlap``
     frames it shares with each neighbour, 1 between them, never 0 (the edge frames count least).
@@ -350,16 +388,8 @@ def decode_stream(
     hop_frames, real_frames = clip_hop_samples // config.hop_length, 1 + config.clip_samples // config.hop_length
     total_frames = 1 + samples // config.hop_length
     weights = clip_weights(real_frames, real_frames - hop_frames)[:, None]
-    inverter = StreamingInverter(
-        total_frames=total_frames,
-        total_samples=samples,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        top=float(representation.denormalise(np.ones(1, np.float32))[0]),
-        iterations=iterations or RECORDING_ITERATIONS,
-        momentum=representation.momentum,
-        block_frames=block_frames,
-        threads=threads,
+    inverter = recording_inverter(
+        representation, samples, iterations=iterations, block_frames=block_frames, threads=threads
     )
     nyquist = config.n_fft // 2 + 1 - config.frequency_bins
     base = 0  # frame index of the accumulators' first row
@@ -368,9 +398,7 @@ def decode_stream(
     scale = np.float32(1.0 / gain)
     for start in range(0, len(latents), ENCODE_BATCH):
         chunk = latents[start : start + ENCODE_BATCH]
-        padded = np.zeros((len(chunk), codec.latent_dim), np.float32)
-        padded[:, :size] = chunk
-        spectrograms = codec.decode_spectrograms(padded, size=size)[..., :real_frames]
+        spectrograms = codec.decode_spectrograms(padded_latents(codec, chunk), size=size)[..., :real_frames]
         if on_clips is not None:
             on_clips(len(chunk))
         end_frame = min(total_frames, (start + len(chunk) - 1) * hop_frames + real_frames)
@@ -549,8 +577,7 @@ def compress_file(
     """
     started = time.perf_counter()
     source, destination = Path(source), Path(destination)
-    if destination.exists() and not overwrite:
-        raise FileExistsError(f"{destination}: already exists; pass overwrite=True (--force) to replace it")
+    refuse_overwrite(destination, overwrite)
     config = model.codec.representation.config
     clip_hop_samples = clip_hop_samples or default_clip_hop(config)
     check_clip_hop(config, clip_hop_samples)
@@ -627,8 +654,7 @@ def decompress_file(
     """
     started = time.perf_counter()
     source, destination = Path(source), Path(destination)
-    if destination.exists() and not overwrite:
-        raise FileExistsError(f"{destination}: already exists; pass overwrite=True (--force) to replace it")
+    refuse_overwrite(destination, overwrite)
     header, latents = read_container(source)
     check_model(header, model, source)
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ import numpy as np
 from lib.audio import AudioStream, write_wav
 from lib.baselines import codec_round_trip
 from lib.errors import AudioInputError
-from lib.fileio import save_json
+from lib.fileio import atomic_write_bytes, save_json
 from lib.inversion import stft
 from lib.metrics import log_mel_distance_db
 from lib.paths import shown
@@ -40,16 +40,18 @@ from lib.recording import (
     ClipCodec,
     CodecModel,
     PcaCodec,
-    StreamingInverter,
     decode_stream,
     default_clip_hop,
     encode_stream,
     file_gain,
     latent_size_for_rate,
+    padded_latents,
+    recording_inverter,
 )
 
 GRID_OFFSETS = (0.0, 0.25, 0.5, 0.75)  # shifts of the isolated clips' grid, as shares of a clip
 FLUX_NEAR_HOPS = 2  # frames within this many STFT hops of a boundary count as "at the boundary"
+SEAM_METHODS = ("original", "recording codec", "pca, same clips")  # whose seams every file's report measures
 FLUX_FLOOR_DB = 80.0  # the log-mel floor below the file's peak, as the distance uses
 
 
@@ -123,30 +125,17 @@ def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: 
     count = (len(waveform) - offset) // clip
     clips = waveform[offset : offset + count * clip].reshape(count, clip)
     spectrograms = codec.decode_spectrograms(
-        _padded(codec, codec.encode_spectrograms(representation.forward(clips)), latent_size), size=latent_size
+        padded_latents(codec, codec.encode_spectrograms(representation.forward(clips))[:, :latent_size]),
+        size=latent_size,
     )
     return representation.inverse(spectrograms).reshape(-1)
-
-
-def _padded(codec: ClipCodec, latents: np.ndarray, size: int) -> np.ndarray:
-    kept = np.zeros((len(latents), codec.latent_dim), np.float32)
-    kept[:, :size] = np.asarray(latents)[:, :size]
-    return kept
 
 
 def oracle_round_trip(representation, waveform: np.ndarray) -> np.ndarray:
     """Griffin-Lim over the whole file's true magnitude, as the recording codec inverts."""
     config = representation.config
     magnitude = np.abs(stft(waveform[None], n_fft=config.n_fft, hop_length=config.hop_length)[0])
-    inverter = StreamingInverter(
-        total_frames=len(magnitude),
-        total_samples=len(waveform),
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        top=float(representation.denormalise(np.ones(1, np.float32))[0]),
-        iterations=representation.griffin_lim_iterations,
-        momentum=representation.momentum,
-    )
+    inverter = recording_inverter(representation, len(waveform), iterations=representation.griffin_lim_iterations)
     return np.concatenate(list(inverter.push(magnitude, last=True)))
 
 
@@ -203,7 +192,7 @@ def measure_recording(
         "isolated": {"latent_size": isolated_size, "numbers_per_second": isolated_size * rate / config.clip_samples},
     }
     boundaries = clip_boundaries(len(waveform), config.clip_samples, hop)
-    for name in ("original", "recording codec", "pca, same clips"):
+    for name in SEAM_METHODS:
         figures["seam_ratio"][name] = seam_ratio(audio[name], boundaries, sample_rate=rate)
     isolated = {}
     for share in GRID_OFFSETS:
@@ -244,10 +233,7 @@ def summarise(measurements: list[dict]) -> dict:
         "bitrate_kbps": mean([row["bitrate_kbps"] for row in measurements]),
         "opus_bitrate_kbps": mean([row["opus_bitrate_kbps"] for row in measurements]),
         "distance_db": {name: mean([row["distance_db"][name] for row in measurements]) for name in methods},
-        "seam_ratio": {
-            name: mean([row["seam_ratio"][name] for row in measurements])
-            for name in ("original", "recording codec", "pca, same clips")
-        },
+        "seam_ratio": {name: mean([row["seam_ratio"][name] for row in measurements]) for name in SEAM_METHODS},
         "isolated_distance_db": {
             grid: mean([row["isolated"]["grids"][grid]["distance_db"] for row in measurements]) for grid in grids
         },
@@ -281,8 +267,6 @@ def listening_page(folder: Path, rows: list[tuple[str, dict[str, Path]]], title:
             parts.append(f"<tr><td>{html.escape(method)}</td><td>{player}</td></tr>")
         parts.append("</table>")
     page = folder / "index.html"
-    from lib.fileio import atomic_write_bytes
-
     atomic_write_bytes(page, "\n".join(parts).encode("utf-8"), overwrite=True)
     return page
 
@@ -297,11 +281,6 @@ def write_audio(
         write_wav(path, np.clip(waveform / gain, -1.0, 1.0), sample_rate=sample_rate, overwrite=True)
         written[method] = path
     return written
-
-
-def save_report(path: Path, content: dict) -> Path:
-    """The report's JSON (replacing an earlier report)."""
-    return save_json(path, content, overwrite=True)
 
 
 def timed_file_round_trip(
@@ -389,7 +368,7 @@ def run_report(
         "targets": targets,
         "files": rows,
     }
-    save_report(paths.outputs_dir(dataset=model.dataset) / "metrics" / "recordings.json", content)
+    save_json(paths.outputs_dir(dataset=model.dataset) / "metrics" / "recordings.json", content, overwrite=True)
     page = listening_page(folder, players, f"Whole recordings: {model.name} of {shown(model.dataset)}")
     distances = ", ".join(f"{name} {value:.2f} dB" for name, value in summary["distance_db"].items())
     return "\n".join(

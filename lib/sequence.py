@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
+from lib.codec import run_model
 from lib.judge import frechet_distance
 from lib.priors import MixturePrior
 
@@ -117,11 +118,7 @@ def residual_factor(model: keras.Model, inputs: np.ndarray, targets: np.ndarray)
 
 def predict(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
     """The next frames' means [shape=(n, size)] for contexts [shape=(n, context, size + labels)]."""
-    pieces = [
-        keras.ops.convert_to_numpy(model(inputs[start : start + batch_size], training=False))
-        for start in range(0, len(inputs), batch_size)
-    ]
-    return np.concatenate(pieces).astype(np.float32)
+    return np.asarray(run_model(model, inputs, batch_size=batch_size), dtype=np.float32)
 
 
 def roll_out(
