@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import sys
 import zlib
 from dataclasses import asdict, dataclass
@@ -162,12 +163,16 @@ def file_name(score: Path, program: int) -> str:
     return f"{score.stem}__{PALETTE[program]}.flac"
 
 
-def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progress: bool = True) -> dict:
+def build_genre_audio(
+    folder: Path, config: GenreConfig | None = None, *, progress: bool = True, workers: int | None = None
+) -> dict:
     """Render every genre's scores into ``folder/<genre>/`` (kept files are reused).
 
     Scores are taken in a seeded order until each genre has ``scores_per_genre``; one that
-    fails is reported, skipped and replaced by the next. Returns the build record (also written
-    to ``folder/.genres.json``, last): the files per genre and the scores that failed, with why.
+    fails is reported, skipped and replaced by the next. Scores render in ``workers`` processes
+    (default: one per core) with the same files as one process would write: each score's
+    instrument follows from the scores before it that worked. Returns the build record (also
+    written to ``folder/.genres.json``, last): the files per genre and the scores that failed, with why.
     """
     from tqdm import tqdm
 
@@ -182,33 +187,32 @@ def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progre
         record_path.unlink()
     failed: dict[str, str] = {}
     rendered: dict[str, list[str]] = {genre: [] for genre in GENRES}
-    programs = list(PALETTE)
     bar = tqdm(
         total=config.scores_per_genre * len(GENRES),
         desc="rendering genres",
         unit="score",
         disable=None if progress else True,
     )
-    for genre in GENRES:
-        for score in candidate_scores(genre, config.seed):  # in turn, until the genre has its count
-            if len(rendered[genre]) == config.scores_per_genre:
-                break
-            program = programs[len(rendered[genre]) % len(programs)]
-            path = folder / genre / file_name(score, program)
-            if not path.exists():
-                try:
-                    audio = render_notes(
-                        score_notes(score), program, sample_rate=config.sample_rate, seconds=config.excerpt_seconds
-                    )
-                except ValueError as error:
-                    failed[f"{genre}/{score.name}"] = str(error)
-                    bar.write(f"skipped score {genre}/{score.name}: {error}", file=sys.stderr)
-                    continue
-                buffer = io.BytesIO()
-                soundfile.write(buffer, audio, config.sample_rate, format="FLAC", subtype="PCM_16")
-                atomic_write_bytes(path, buffer.getvalue(), announce=False)
-            rendered[genre].append(path.name)
-            bar.update()
+    with _render_pool(workers) as pool:
+        for genre in GENRES:
+            candidates = candidate_scores(genre, config.seed)
+            taken = 0  # candidates decided so far, in order
+            while len(rendered[genre]) < config.scores_per_genre and taken < len(candidates):
+                wave = _submit_wave(pool, folder, genre, candidates[taken:], len(rendered[genre]), config)
+                for score, path, job in wave:
+                    taken += 1
+                    if job is not None:
+                        outcome = job.result()
+                        if isinstance(outcome, str):
+                            failed[f"{genre}/{score.name}"] = outcome
+                            bar.write(f"skipped score {genre}/{score.name}: {outcome}", file=sys.stderr)
+                            break  # the later scores of this wave were given instruments as if this one worked
+                        atomic_write_bytes(path, outcome, announce=False)
+                    rendered[genre].append(path.name)
+                    bar.update()
+                for _, _, job in wave:
+                    if job is not None:
+                        job.cancel()
     bar.close()
     record = {
         "config": asdict(config),
@@ -220,3 +224,46 @@ def build_genre_audio(folder: Path, config: GenreConfig | None = None, *, progre
     }
     save_json(record_path, record, overwrite=True, announce=False)
     return record
+
+
+def _submit_wave(pool, folder: Path, genre: str, scores: list[Path], done: int, config: GenreConfig) -> list[tuple]:
+    """Submit the next scores a genre still needs: (score, path, job or None when the file is kept)."""
+    programs = list(PALETTE)
+    wave = []
+    for offset, score in enumerate(scores[: config.scores_per_genre - done]):
+        program = programs[(done + offset) % len(programs)]
+        path = folder / genre / file_name(score, program)
+        job = None
+        if not path.exists():
+            job = pool.submit(_render_flac, score, program, config.sample_rate, config.excerpt_seconds)
+        wave.append((score, path, job))
+    return wave
+
+
+def _render_flac(score: Path, program: int, sample_rate: int, seconds: float) -> bytes | str:
+    """One score rendered to FLAC bytes (16-bit), or why it cannot be (run in a worker process)."""
+    try:
+        audio = render_notes(score_notes(score), program, sample_rate=sample_rate, seconds=seconds)
+    except ValueError as error:
+        return str(error)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, sample_rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _render_pool(workers: int | None):
+    """Worker processes for rendering (spawned: the caller may hold TensorFlow's threads); inline for one."""
+    import multiprocessing
+    from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    if workers > 1:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+    class Inline(Executor):
+        def submit(self, function, /, *args, **kwargs):
+            job = Future()
+            job.set_result(function(*args, **kwargs))
+            return job
+
+    return Inline()

@@ -46,3 +46,26 @@ def test_a_score_that_cannot_be_converted_is_reported(tmp_path):
         assert "cannot convert to MIDI" in str(error) or "holds no notes" in str(error)
     else:
         raise AssertionError("a broken score converted")
+
+
+def test_rendering_in_processes_writes_what_one_process_writes_even_after_a_failure(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.abc"
+    broken.write_text("X:1\nthis is not abc notation at all {{{\n")
+    real = genres.candidate_scores
+
+    def with_a_broken_second(genre: str, seed: int):
+        found = real(genre, seed)
+        return [found[0], broken, *found[1:]] if genre == "chorale" else found
+
+    monkeypatch.setattr(genres, "candidate_scores", with_a_broken_second)
+    config = genres.GenreConfig(scores_per_genre=2, excerpt_seconds=2.0, sample_rate=16_000)
+    records = {
+        workers: genres.build_genre_audio(tmp_path / str(workers), config, progress=False, workers=workers)
+        for workers in (1, 2)
+    }
+    assert records[1] == records[2]
+    assert list(records[2]["failed"]) == ["chorale/broken.abc"]
+    assert [name.split("__")[1] for name in records[2]["rendered"]["chorale"]] == ["piano.flac", "harpsichord.flac"]
+    for genre, names in records[1]["rendered"].items():
+        for name in names:
+            assert (tmp_path / "1" / genre / name).read_bytes() == (tmp_path / "2" / genre / name).read_bytes()

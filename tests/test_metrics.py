@@ -77,3 +77,17 @@ def test_summarise_gives_every_distance(noise):
     assert row["spectral_convergence"] == pytest.approx(0.5, abs=1e-6)
     assert row["snr_db"] == pytest.approx(-20 * np.log10(1 - gain), abs=1e-6)
     assert row["si_sdr_db"] > 90
+
+
+def test_summarise_gives_the_numbers_of_each_distance_on_its_own():
+    generator = np.random.default_rng(3)
+    reference = generator.standard_normal((70, 4000)) * 0.1  # three chunks of clips, the last short
+    estimate = reference * 0.8 + generator.standard_normal((70, 4000)) * 0.02
+    row = metrics.summarise(reference, estimate, sample_rate=SAMPLE_RATE)
+    assert row["log_mel_distance_db"] == np.mean(
+        metrics.log_mel_distance_db(reference, estimate, sample_rate=SAMPLE_RATE)
+    )
+    assert row["multi_resolution_stft"] == np.mean(metrics.multi_resolution_stft_distance(reference, estimate))
+    assert row["spectral_convergence"] == np.mean(metrics.spectral_convergence(reference, estimate))
+    assert row["snr_db"] == np.mean(metrics.snr_db(reference, estimate))
+    assert row["si_sdr_db"] == np.mean(metrics.si_sdr_db(reference, estimate))

@@ -1,0 +1,30 @@
+"""Chunks of a batch on every core: the results of one serial pass, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib.parallel import map_chunks
+
+
+def test_chunks_come_back_in_order_and_together_give_the_serial_result():
+    values = np.arange(100)
+    parts = map_chunks(lambda chunk: chunk * 2, values, chunk=7, workers=2)
+    assert [len(part) for part in parts] == [7] * 14 + [2]
+    assert np.array_equal(np.concatenate(parts), values * 2)
+
+
+def test_several_arrays_are_chunked_together_and_must_match():
+    first, second = np.arange(10), np.arange(10) * 10
+    assert np.array_equal(np.concatenate(map_chunks(np.add, first, second, chunk=3)), first + second)
+    with pytest.raises(ValueError, match="same length"):
+        map_chunks(np.add, first, second[:9])
+    with pytest.raises(ValueError, match="at least 1"):
+        map_chunks(np.negative, first, chunk=0)
+
+
+def test_an_empty_batch_is_one_call_on_the_empty_batch():
+    calls = []
+    assert map_chunks(lambda chunk: calls.append(len(chunk)) or len(chunk), np.zeros((0, 5))) == [0]
+    assert calls == [0]
