@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import librosa
 import numpy as np
+
+from lib.parallel import map_in_processes
 
 F0_RANGE_HZ = (50.0, 2000.0)  # pyin's search range: below the lowest and above the highest note used
 
@@ -25,15 +29,17 @@ def frame_f0_hz(
     10 cents).
     """
     waveforms = np.asarray(waveforms, dtype=np.float32)
-    f0, voiced, _ = librosa.pyin(
-        waveforms,
-        fmin=fmin,
-        fmax=fmax,
-        sr=sample_rate,
-        frame_length=2048,
-        hop_length=hop_length,
-        resolution=resolution,
-    )
+    settings = {"sr": sample_rate, "fmin": fmin, "fmax": fmax, "hop_length": hop_length, "resolution": resolution}
+    if waveforms.ndim < 2:
+        return _pyin(waveforms, settings)
+    flat = waveforms.reshape(-1, waveforms.shape[-1])
+    f0 = np.concatenate(map_in_processes(functools.partial(_pyin, settings=settings), flat))
+    return f0.reshape(*waveforms.shape[:-1], f0.shape[-1])
+
+
+def _pyin(waveforms: np.ndarray, settings: dict) -> np.ndarray:
+    """librosa.pyin's f0 [shape=(..., frames)] with NaN where unvoiced (a worker process's share)."""
+    f0, voiced, _ = librosa.pyin(waveforms, frame_length=2048, **settings)
     return np.where(voiced, f0, np.nan)
 
 

@@ -24,7 +24,6 @@ import librosa
 import numpy as np
 
 from lib import collection, genres
-from lib.parallel import map_chunks
 from lib.paths import data_dir, smoke_mode
 
 PHRASE_SECONDS = 4.0  # one to two bars at these collections' tempi (see the module docstring)
@@ -85,29 +84,16 @@ def onset_envelopes(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
     The first and last ``EDGE_FRAMES`` frames are dropped: a clip cut from the middle of a piece
     starts with a jump from the padding that every clip shares, which would inflate correlations.
     """
-    envelopes = np.concatenate(
-        map_chunks(
-            lambda clips: np.stack(
-                [librosa.onset.onset_strength(y=clip, sr=sample_rate, hop_length=FEATURE_HOP) for clip in clips]
-            ),
-            waveforms,
-        )
+    envelopes = np.stack(
+        [librosa.onset.onset_strength(y=clip, sr=sample_rate, hop_length=FEATURE_HOP) for clip in waveforms]
     )
     return envelopes[:, EDGE_FRAMES:-EDGE_FRAMES]
 
 
 def chroma_features(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
     """Chroma [shape=(n, 12, frames)] of waveforms [shape=(n, samples)]: pitch classes over time."""
-    chroma = np.concatenate(
-        map_chunks(
-            lambda clips: np.stack(
-                [
-                    librosa.feature.chroma_stft(y=clip, sr=sample_rate, hop_length=FEATURE_HOP, n_fft=2048)
-                    for clip in clips
-                ]
-            ),
-            waveforms,
-        )
+    chroma = np.stack(
+        [librosa.feature.chroma_stft(y=clip, sr=sample_rate, hop_length=FEATURE_HOP, n_fft=2048) for clip in waveforms]
     )
     return chroma[:, :, EDGE_FRAMES:-EDGE_FRAMES]
 
@@ -193,11 +179,7 @@ def phrase_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray
     and its autocorrelation up to ~1 s), texture (pitch classes sounding at once, spectral
     flatness) and range (the mean, spread and movement of a 40-band log-mel spectrum).
     """
-    chunks = map_chunks(
-        lambda clips: np.stack([_descriptors(clip, sample_rate) for clip in clips]),
-        np.asarray(waveforms, np.float32),
-    )
-    return np.concatenate(chunks).astype(np.float32)
+    return np.stack([_descriptors(clip, sample_rate) for clip in np.asarray(waveforms, np.float32)]).astype(np.float32)
 
 
 def _descriptors(clip: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -1,16 +1,20 @@
-"""Work on batches of clips on every core: chunks of the first axis in threads, results in order.
+"""Work on batches of clips on every core: chunks of the first axis, results in order.
 
-NumPy's FFTs and matrix products, which most per-clip features spend their time in, release
-the GIL, so threads share two cores without copying audio into other processes. Results are
-the same as one serial pass: every chunk is computed by the same function, and they are joined
-in order.
+:func:`map_chunks` runs chunks in threads: for work that spends its time in NumPy's FFTs and
+matrix products, which release the GIL. :func:`map_in_processes` sends one contiguous share per
+core to worker processes (spawned once, kept for the session): for Python-bound work such as
+librosa's pitch tracker. Either way every chunk is computed by the same function and the
+results come back in order, as one serial pass would give them.
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
 Result = TypeVar("Result")
@@ -36,3 +40,28 @@ def map_chunks(
         return [function(*(array[start : start + chunk] for array in arrays)) for start in starts]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         return list(pool.map(lambda start: function(*(array[start : start + chunk] for array in arrays)), starts))
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}  # by worker count, for the session
+
+
+def map_in_processes(function: Callable[..., Result], array: Sequence, *, workers: int | None = None) -> list[Result]:
+    """``function`` (picklable: a module-level function or a partial of one) on one contiguous share of
+    ``array`` per worker process, in order. One share, run here, when there is one worker or item.
+
+    Workers are spawned (the caller may hold TensorFlow's threads, which forking would copy) on the
+    first call and kept until the interpreter exits: later calls pay no start-up.
+    """
+    workers = workers or os.cpu_count() or 1
+    shares = min(workers, len(array))
+    if shares <= 1:
+        return [function(array)]
+    bounds = [round(i * len(array) / shares) for i in range(shares + 1)]
+    return list(_pool(workers).map(function, [array[start:end] for start, end in itertools.pairwise(bounds)]))
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(_POOLS[workers].shutdown)
+    return _POOLS[workers]

@@ -232,7 +232,8 @@ class ActiveUnitsLogger(keras.callbacks.Callback):
         self.threshold = threshold
 
     def on_epoch_end(self, epoch, logs=None):
-        mean, _, _ = self.model.encoder.predict(self.coefficients, verbose=0, batch_size=512)
+        # One direct call (predict would build a data pipeline every epoch); the inputs fit one batch.
+        mean = keras.ops.convert_to_numpy(self.model.encoder(self.coefficients, training=False)[0])
         if logs is not None:
             logs["active_units"] = active_units(mean, threshold=self.threshold)
 

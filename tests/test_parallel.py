@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.parallel import map_chunks
+from lib.parallel import map_chunks, map_in_processes
 
 
 def test_chunks_come_back_in_order_and_together_give_the_serial_result():
@@ -28,3 +28,11 @@ def test_an_empty_batch_is_one_call_on_the_empty_batch():
     calls = []
     assert map_chunks(lambda chunk: calls.append(len(chunk)) or len(chunk), np.zeros((0, 5))) == [0]
     assert calls == [0]
+
+
+def test_shares_in_processes_come_back_in_order():
+    values = np.arange(11)
+    parts = map_in_processes(np.negative, values, workers=2)
+    assert [len(part) for part in parts] == [6, 5] or [len(part) for part in parts] == [5, 6]
+    assert np.array_equal(np.concatenate(parts), -values)
+    assert [len(part) for part in map_in_processes(np.negative, values[:1], workers=2)] == [1]  # one item: here
