@@ -2,8 +2,9 @@
 
 ``fit_or_load`` trains a model in a run folder, or loads the finished model when the folder
 already holds one trained with the same settings (its *fingerprint*). A run that was
-interrupted (killed, Ctrl-C) resumes from its last finished epoch the next time, thanks to
-Keras's ``BackupAndRestore``; the epoch history survives in ``history.csv``.
+interrupted (killed, Ctrl-C) resumes the next time from its last backup (Keras's
+``BackupAndRestore``, saved at most every ``BACKUP_SECONDS``); the epoch history survives in
+``history.csv``.
 
 Run folder layout::
 
@@ -33,13 +34,14 @@ import keras
 import numpy as np
 
 from lib import distribute
-from lib.fileio import load_json, load_npy, save_json, save_npy
+from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
 from lib.paths import shown
 
 logger = logging.getLogger(__name__)
 
 
 SCHEDULES = ("plateau", "cosine")
+BACKUP_SECONDS = 30.0  # least time between two saves of a run's resume state
 COSINE_FLOOR = 0.02  # the cosine schedule's last learning rate, as a share of the first
 
 
@@ -152,33 +154,60 @@ class EpochShuffledBatches:
         return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch))
 
 
-class _RandomStateBackup(keras.callbacks.Callback):
-    """Keeps the layers' random-number states (dropout masks, VAE sampling) with the resume state.
+class _Backup(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore`` at most every ``BACKUP_SECONDS``, with the layers' random states.
 
-    ``BackupAndRestore`` saves weights and the optimizer but not the seed generators' states, so
-    a resumed run would draw the random numbers of epoch 0 again. Saved after every epoch into
-    the backup folder and put back when training starts, they continue where they stopped.
+    Writing weights and optimizer state after every epoch cost about a tenth of an epoch of the
+    lab's larger models; an interrupted run now repeats at most ``BACKUP_SECONDS`` of epochs.
+    The repeated epochs see the same batches and random numbers (the seed generators' states,
+    which ``BackupAndRestore`` does not keep, are saved beside the weights), so a resumed run
+    still ends where an uninterrupted one does; :func:`fit_or_load` drops the history rows of the
+    epochs after the backup before it resumes.
     """
 
     def __init__(self, backup_folder: Path) -> None:
-        super().__init__()
-        self.path = backup_folder / "random_state.npy"
+        super().__init__(str(backup_folder))
+        self.random_state_path = Path(backup_folder) / "random_state.npy"
+        self.saved_at = 0.0
 
     def _states(self) -> list:
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
     def on_train_begin(self, logs=None):
-        if self.path.exists():
-            saved = load_npy(self.path)
+        super().on_train_begin(logs)
+        if self.random_state_path.exists():
+            saved = load_npy(self.random_state_path)
             states = self._states()
             if len(saved) == len(states):
                 for variable, value in zip(states, saved):
                     variable.assign(value)
+        self.saved_at = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch, self._last_batch_seen = epoch + 1, 0
+        if time.monotonic() - self.saved_at < BACKUP_SECONDS:
+            return
         states = [keras.ops.convert_to_numpy(v) for v in self._states()]
-        if states:
-            save_npy(self.path, np.stack(states), overwrite=True, announce=False)
+        if states:  # first: a backup never holds weights newer than its random states
+            save_npy(self.random_state_path, np.stack(states), overwrite=True, announce=False)
+        self._save_model()
+        self.saved_at = time.monotonic()
+
+
+def backed_up_epochs(run_folder: Path) -> int:
+    """Epochs finished when the run's resume state was last saved (0 without one)."""
+    metadata = Path(run_folder) / "backup" / "training_metadata.json"
+    return int(load_json(metadata).get("epoch", 0)) if metadata.exists() else 0
+
+
+def _keep_history_rows(path: Path, epochs: int) -> None:
+    """Drop ``history.csv``'s rows after the first ``epochs`` (epochs a resumed run repeats)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if len(lines) > epochs + 1:
+        atomic_write_bytes(path, "".join(lines[: epochs + 1]).encode(), overwrite=True, announce=False)
 
 
 class _ValidationWatch(keras.callbacks.Callback):
@@ -354,6 +383,7 @@ def fit_or_load(
         state = {"fingerprint": key, "settings": settings, "training": vars(config), "seconds": 0.0}
     else:
         logger.info("resuming the interrupted run in %s", shown(run_folder))
+        _keep_history_rows(run_folder / "history.csv", backed_up_epochs(run_folder))
     state["finished"] = False
     save_json(state_path, state, overwrite=True)
 
@@ -369,8 +399,7 @@ def fit_or_load(
     inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
     batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_folder / "backup")),
-        _RandomStateBackup(run_folder / "backup"),
+        _Backup(run_folder / "backup"),
         # Extra callbacks run before the loggers, so values they add to the logs are recorded.
         *(extra_callbacks or []),
         batches.callback(),

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from lib import training
 from lib.baselines import SpectralBasis
 from lib.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
 from lib.models import (
@@ -130,7 +131,20 @@ class _CountEpochs(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_interrupted_training_resumes_from_the_last_epoch(tmp_path):
+class _StopBackups(keras.callbacks.Callback):
+    """After epoch ``after``, no more backups: an interruption later finds a stale one."""
+
+    def __init__(self, after: int, monkeypatch) -> None:
+        super().__init__()
+        self.after, self.monkeypatch = after, monkeypatch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after:
+            self.monkeypatch.setattr(training, "BACKUP_SECONDS", float("inf"))
+
+
+def test_interrupted_training_resumes_from_the_last_epoch(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "BACKUP_SECONDS", 0.0)  # a backup after every epoch
     rng = np.random.default_rng(0)
     train = rng.standard_normal((64, SMALL.basis_size)).astype(np.float32)
     valid = rng.standard_normal((16, SMALL.basis_size)).astype(np.float32)
@@ -170,7 +184,9 @@ class _RecordBatches(keras.callbacks.Callback):
             self.first[self.epoch] = float(logs["loss"])
 
 
-def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("backups", ["every epoch", "stale", "none"])
+def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, backups):
+    monkeypatch.setattr(training, "BACKUP_SECONDS", float("inf") if backups == "none" else 0.0)
     rng = np.random.default_rng(3)
     train = rng.standard_normal((96, SMALL.basis_size)).astype(np.float32)
     valid = rng.standard_normal((16, SMALL.basis_size)).astype(np.float32)
@@ -193,8 +209,14 @@ def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_r
     best_epoch = int(np.argmin(history))
     assert best_epoch < len(history) - 1, "the test needs a run whose last epoch is not its best"
     kill_at = best_epoch + 1  # interrupted after the best epoch: the best weights must survive
+    stop = [_StopBackups(1, monkeypatch)] if backups == "stale" else []  # the backup of epoch 1 only
+    assert backups != "stale" or kill_at > 2, "the test needs epochs after the stale backup"
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "resumed", [_Interrupt(kill_at)])
+        run(tmp_path / "resumed", [*stop, _Interrupt(kill_at)])
+    assert (
+        training.backed_up_epochs(tmp_path / "resumed")
+        == {"every epoch": kill_at, "stale": min(2, kill_at), "none": 0}[backups]
+    )
     resumed = run(tmp_path / "resumed", [])
     assert resumed.history["val_loss"] == pytest.approx(history, rel=1e-6)
     assert resumed.history["learning_rate"] == pytest.approx(straight.history["learning_rate"])
