@@ -3,8 +3,8 @@
 Every loader validates at the boundary: a file that is empty, cut off after its header, not
 audio, in a format libsndfile cannot decode, a broken link, unreadable, holds NaN/Inf samples,
 is silent or only a DC offset, is shorter than a clip or has an unsupported sample rate raises
-:class:`lib.errors.AudioInputError` with the file's name and the problem. ``load_folder``
-skips such files, reports each in one line and a summary, and returns the good ones.
+:class:`lib.errors.AudioInputError` with the file's name and the problem; the folder path
+(:mod:`lib.collection`) skips such files and reports each in one line and a summary.
 
 Files are decoded in blocks (:class:`AudioStream`): a long recording is never held whole at
 its own rate and again resampled. Every block is mixed to mono, resampled (soxr, streaming)
@@ -18,7 +18,6 @@ import io
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -396,69 +395,6 @@ def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.nda
     return librosa.resample(waveform, orig_sr=source_rate, target_sr=target_rate, res_type="soxr_hq").astype(np.float32)
 
 
-def trim_silence(waveform: np.ndarray, *, top_db: float = 60.0) -> np.ndarray:
-    """Remove leading and trailing parts quieter than ``top_db`` below the peak."""
-    trimmed, _ = librosa.effects.trim(waveform, top_db=top_db)
-    return trimmed
-
-
-def normalise_loudness(waveform: np.ndarray, *, target_rms_db: float = -20.0, peak_limit: float = 0.99) -> np.ndarray:
-    """Scale to an RMS of ``target_rms_db`` dBFS, then lower the gain if the peak would clip.
-
-    Raises
-    ------
-    AudioInputError
-        If the waveform is silent (no gain can make it audible).
-    """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    rms = float(np.sqrt(np.mean(np.square(waveform)))) if waveform.size else 0.0
-    if rms < SILENCE_PEAK / 10:
-        raise AudioInputError("cannot normalise a silent waveform")
-    gain = 10 ** (target_rms_db / 20) / rms
-    peak = float(np.max(np.abs(waveform))) * gain
-    if peak > peak_limit:
-        gain *= peak_limit / peak
-    return (waveform * gain).astype(np.float32)
-
-
-def cut_segments(waveform: np.ndarray, *, segment_samples: int, hop_samples: int | None = None) -> np.ndarray:
-    """Cut fixed-length segments.
-
-    Returns
-    -------
-    segments : np.ndarray [shape=(count, segment_samples)]
-        Only whole segments; a tail shorter than a segment is dropped.
-
-    Raises
-    ------
-    AudioInputError
-        If the waveform is shorter than one segment.
-    """
-    if segment_samples <= 0:
-        raise AudioInputError(f"segment_samples must be positive, got {segment_samples}")
-    hop_samples = segment_samples if hop_samples is None else hop_samples
-    if hop_samples <= 0:
-        raise AudioInputError(f"hop_samples must be positive, got {hop_samples}")
-    if waveform.shape[0] < segment_samples:
-        raise AudioInputError(
-            f"waveform of {waveform.shape[0]} samples is shorter than one segment ({segment_samples})"
-        )
-    starts = range(0, waveform.shape[0] - segment_samples + 1, hop_samples)
-    return np.stack([waveform[start : start + segment_samples] for start in starts]).astype(np.float32)
-
-
-@dataclass
-class FolderLoadReport:
-    """What ``load_folder`` found: good waveforms by path, and one line per skipped file."""
-
-    waveforms: dict[Path, np.ndarray] = field(default_factory=dict)
-    skipped: dict[Path, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        """One line: how many files loaded and how many were skipped."""
-        return f"loaded {len(self.waveforms)} file(s), skipped {len(self.skipped)} bad file(s)"
-
-
 def walk_folder(folder: str | Path) -> tuple[list[Path], dict[Path, str]]:
     """Every file under ``folder``, nested folders included, in sorted order.
 
@@ -485,46 +421,6 @@ def walk_folder(folder: str | Path) -> tuple[list[Path], dict[Path, str]]:
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         files.extend(Path(root) / name for name in sorted(names) if not name.startswith("."))
     return sorted(files), unreadable
-
-
-def load_folder(
-    folder: str | Path,
-    *,
-    sample_rate: int,
-    min_seconds: float = 0.0,
-    extensions: tuple[str, ...] | None = None,
-) -> FolderLoadReport:
-    """Load every file under ``folder`` (nested folders too) into memory, skipping and
-    reporting bad ones. For collections larger than memory use :mod:`lib.collection`.
-
-    Files whose extension is not an audio extension are reported as skipped too, so a stray
-    text file in the folder is visible instead of silently ignored (hidden files excepted).
-
-    Raises
-    ------
-    AudioInputError
-        If the folder does not exist or holds no loadable audio at all.
-    """
-    extensions = AUDIO_EXTENSIONS if extensions is None else extensions
-    files, unreadable = walk_folder(folder)
-    report = FolderLoadReport(skipped=dict(unreadable))
-    for path in files:
-        try:
-            check_file(path, extensions=extensions)
-            report.waveforms[path] = load_audio(path, sample_rate=sample_rate, min_seconds=min_seconds)
-        except AudioInputError as error:
-            report.skipped[path] = error.problem
-        except MemoryError:
-            report.skipped[path] = "ran out of memory while decoding it"
-    for path, problem in report.skipped.items():
-        logger.warning("skipped %s: %s", path, problem)
-    if report.skipped:
-        logger.warning(report.summary())
-    else:
-        logger.info(report.summary())
-    if not report.waveforms:
-        raise AudioInputError(f"no loadable audio ({report.summary()})", folder)
-    return report
 
 
 def write_wav(path: str | Path, waveform: np.ndarray, *, sample_rate: int, overwrite: bool = False) -> Path:

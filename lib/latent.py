@@ -62,17 +62,6 @@ def slerp(start: np.ndarray, end: np.ndarray, fraction: float) -> np.ndarray:
     return np.where(safe, along_arc, lerp(start, end, fraction)).astype(np.float32)
 
 
-def mix(latents: np.ndarray, weights: Sequence[float]) -> np.ndarray:
-    """Weighted average of two or more latents [shape=(parents, latent_dim)]; weights are normalised."""
-    latents = _as_latents(latents)
-    weights = np.asarray(weights, dtype=np.float32)
-    if latents.ndim != 2 or len(latents) != len(weights) or len(weights) < 2:
-        raise ValueError(f"need one weight per parent (at least two); got {len(weights)} for {latents.shape}")
-    if np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"weights must be non-negative with a positive sum, got {weights.tolist()}")
-    return (weights / weights.sum()) @ latents
-
-
 def crossover(first: np.ndarray, second: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Take each dimension from ``first`` where ``mask`` is True, else from ``second``."""
     first, second = _as_latents(first), _as_latents(second)

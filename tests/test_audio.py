@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import soundfile
@@ -89,39 +87,6 @@ def test_unsupported_rate(tmp_path):
     path = tmp_path / "slow.wav"
     soundfile.write(path, harmonic_tone(sample_rate=2000), 2000)
     _expect_error(path, "unsupported sample rate 2000")
-
-
-def test_folder_skips_bad_files_and_reports_each(tmp_path, caplog):
-    for name in ("a.wav", "b.flac"):
-        soundfile.write(tmp_path / name, harmonic_tone(), SAMPLE_RATE)
-    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage")
-    (tmp_path / "readme.txt").write_text("not audio")
-    with caplog.at_level(logging.WARNING):
-        report = audio.load_folder(tmp_path, sample_rate=SAMPLE_RATE)
-    assert sorted(path.name for path in report.waveforms) == ["a.wav", "b.flac"]
-    assert sorted(path.name for path in report.skipped) == ["corrupt.wav", "readme.txt"]
-    assert "corrupt.wav" in caplog.text and "readme.txt" in caplog.text
-    assert "loaded 2 file(s), skipped 2 bad file(s)" in caplog.text
-
-
-def test_folder_without_good_audio_raises(tmp_path):
-    (tmp_path / "corrupt.wav").write_bytes(b"garbage")
-    with pytest.raises(AudioInputError, match="no loadable audio"):
-        audio.load_folder(tmp_path, sample_rate=SAMPLE_RATE)
-
-
-def test_trim_normalise_and_segments():
-    padded = np.concatenate([np.zeros(4000), harmonic_tone(), np.zeros(4000)]).astype(np.float32)
-    trimmed = audio.trim_silence(padded)
-    assert SAMPLE_RATE - 2048 <= trimmed.shape[0] < padded.shape[0] - 4000  # within a frame of the tone
-    normalised = audio.normalise_loudness(harmonic_tone(), target_rms_db=-20.0)
-    assert 20 * np.log10(np.sqrt(np.mean(normalised**2))) == pytest.approx(-20.0, abs=0.01)
-    segments = audio.cut_segments(np.arange(10, dtype=np.float32), segment_samples=4)
-    assert segments.shape == (2, 4) and segments[1, 0] == 4
-    with pytest.raises(AudioInputError):
-        audio.cut_segments(np.zeros(3, dtype=np.float32), segment_samples=4)
-    with pytest.raises(AudioInputError, match="silent"):
-        audio.normalise_loudness(np.zeros(100, dtype=np.float32))
 
 
 def test_writes_are_atomic_and_never_silently_overwrite(tmp_path):

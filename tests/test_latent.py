@@ -35,11 +35,7 @@ def test_interpolations_hit_their_ends(latents):
     assert np.allclose(latent.slerp(a, a, 0.3), a, atol=1e-5)  # parallel: no division by zero
 
 
-def test_mix_crossover_and_arithmetic(latents):
-    assert np.allclose(latent.mix(latents[:2], [1, 1]), latents[:2].mean(axis=0))
-    assert np.allclose(latent.mix(latents[:3], [0, 0, 2]), latents[2])
-    with pytest.raises(ValueError, match="one weight per parent"):
-        latent.mix(latents[:3], [1, 1])
+def test_crossover_and_arithmetic(latents):
     mask = np.array([True, False] * 3)
     child = latent.crossover(latents[0], latents[1], mask)
     assert np.array_equal(child[mask], latents[0][mask]) and np.array_equal(child[~mask], latents[1][~mask])
