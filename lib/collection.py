@@ -46,14 +46,14 @@ from pathlib import Path
 import numpy as np
 
 from lib.audio import AudioStream, check_file, walk_folder
+from lib.clips import SPLITS, ClipDataset
 from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy
+from lib.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy, settings_hash
 from lib.paths import shown
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
 
-SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
 MANIFEST_FIELDS = ("index", "split", "label", "file", "start_seconds", "shard", "row", "gain", "level_db")
 PEAK_FIT_CLIPS = 64  # training clips whose spectrogram magnitudes fix the peak level (2 million values)
 PROBLEM_KINDS = (  # phrases of lib.audio's messages, for the summary's counts
@@ -103,11 +103,9 @@ class CollectionConfig:
 
     def fingerprint(self) -> str:
         """Short hash of this configuration and the representation's."""
-        text = json.dumps(
-            {"collection": asdict(self), "representation": asdict(SpectrogramConfig()), "peak_fit": PEAK_FIT_CLIPS},
-            sort_keys=True,
+        return settings_hash(
+            {"collection": asdict(self), "representation": asdict(SpectrogramConfig()), "peak_fit": PEAK_FIT_CLIPS}
         )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def problem_kind(problem: str) -> str:
@@ -560,7 +558,7 @@ class FolderConfig:
 
 
 @dataclass
-class FolderDataset:
+class FolderDataset(ClipDataset):
     """A prepared folder: the manifest in memory, the clips in memory-mapped shards."""
 
     manifest: list[dict]
@@ -577,27 +575,9 @@ class FolderDataset:
         """The sub-folder labels, sorted."""
         return tuple(self.info["labels"])
 
-    def indices(self, split: str) -> np.ndarray:
-        """Row indices of one split."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-        return np.array([row["index"] for row in self.manifest if row["split"] == split], dtype=np.int64)
-
     def clips(self, indices: np.ndarray) -> np.ndarray:
         """Waveforms [shape=(len(indices), clip_samples)] of manifest rows, gain applied."""
         return _read_clips(self.folder / "shards", [self.manifest[int(i)] for i in indices])
-
-    def split(self, split: str) -> tuple[np.ndarray, list[dict]]:
-        """Waveforms [shape=(n, clip_samples)] and manifest rows of one split (an empty split
-        gives an array of shape (0, clip_samples))."""
-        indices = self.indices(split)
-        if not len(indices):
-            return np.zeros((0, self.config.clip_samples), dtype=np.float32), []
-        return self.clips(indices), [self.manifest[i] for i in indices]
-
-    def counts(self) -> dict[str, int]:
-        """Number of clips per split."""
-        return {split: len(self.indices(split)) for split in SPLITS}
 
     def describe(self, row: dict) -> str:
         """A clip in words: its file and where in it the clip starts."""

@@ -20,9 +20,7 @@ redone only when its parameters change.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from lib import collection
+from lib.clips import ClipDataset
 from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy
+from lib.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy, settings_hash
 from lib.paths import (
     DEFAULT_CLIP_SECONDS,
     DEFAULT_DATASET,
@@ -63,7 +62,6 @@ FAMILY_PROGRAMS: dict[str, tuple[int, ...]] = {
     "vocal": (52, 53),  # Choir Aahs, Voice Oohs
 }
 FAMILIES: tuple[str, ...] = tuple(FAMILY_PROGRAMS)
-SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
 SILENT_RENDER_PEAK = 1e-3  # linear peak below which a rendered note counts as missing from the SoundFont
 
 
@@ -88,8 +86,7 @@ class DatasetConfig:
 
     def fingerprint(self) -> str:
         """Short hash of this configuration and the representation's, to decide whether the cache is stale."""
-        text = json.dumps({"dataset": asdict(self), "representation": asdict(SpectrogramConfig())}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return settings_hash({"dataset": asdict(self), "representation": asdict(SpectrogramConfig())})
 
 
 def smoke_config() -> DatasetConfig:
@@ -187,8 +184,8 @@ MANIFEST_FIELDS = ("index", "split", "program", "name", "family", "pitch", "velo
 
 
 @dataclass
-class NoteDataset:
-    """The rendered clips with their labels, held in memory."""
+class NoteDataset(ClipDataset):
+    """The rendered clips with their labels (``label`` is the instrument family), held in memory."""
 
     waveforms: np.ndarray  # [shape=(clips, clip_samples)], float32
     manifest: list[dict]  # one row per clip, fields MANIFEST_FIELDS
@@ -211,21 +208,6 @@ class NoteDataset:
     def clips(self, indices: np.ndarray) -> np.ndarray:
         """Waveforms [shape=(len(indices), clip_samples)] of manifest rows."""
         return self.waveforms[np.asarray(indices, dtype=np.int64)]
-
-    def indices(self, split: str) -> np.ndarray:
-        """Row indices of one split."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-        return np.array([row["index"] for row in self.manifest if row["split"] == split], dtype=np.int64)
-
-    def split(self, split: str) -> tuple[np.ndarray, list[dict]]:
-        """Waveforms [shape=(n, clip_samples)] and manifest rows of one split."""
-        indices = self.indices(split)
-        return self.waveforms[indices], [self.manifest[i] for i in indices]
-
-    def counts(self) -> dict[str, int]:
-        """Number of clips per split."""
-        return {split: len(self.indices(split)) for split in SPLITS}
 
 
 def build_dataset(config: DatasetConfig | None = None, folder: Path | None = None, *, force: bool = False) -> Path:

@@ -2,11 +2,13 @@
 
 Every write goes to a temporary file in the destination folder and is then renamed over
 the target, so a crash never leaves a half-written file behind. Replacing an existing file
-requires ``overwrite=True`` and is announced on the log.
+requires ``overwrite=True`` and is announced on the log. :func:`settings_hash` names settings
+(a dataset's, a model's) by a short hash of their JSON.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -20,6 +22,11 @@ import numpy as np
 from lib.paths import shown
 
 logger = logging.getLogger(__name__)
+
+
+def settings_hash(settings: Any) -> str:
+    """Short hash (16 hex digits) of JSON-serialisable settings, keys sorted: the same settings, the same name."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes, *, overwrite: bool = False, announce: bool = True) -> Path:

@@ -18,9 +18,7 @@ interrupted build resumes; scores that fail to parse or convert are reported and
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import os
 import sys
@@ -32,7 +30,7 @@ import numpy as np
 import soundfile
 
 from lib.dataset import soundfont_path
-from lib.fileio import atomic_write_bytes, load_json, save_json
+from lib.fileio import atomic_write_bytes, load_json, save_json, settings_hash
 from lib.paths import shown
 
 logger = logging.getLogger(__name__)
@@ -59,7 +57,7 @@ class GenreConfig:
 
     def fingerprint(self) -> str:
         """Short hash of the settings."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return settings_hash(asdict(self))
 
 
 def smoke_genre_config() -> GenreConfig:

@@ -19,8 +19,6 @@ Run folder layout::
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -34,7 +32,7 @@ import keras
 import numpy as np
 
 from lib import distribute
-from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
+from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy, settings_hash
 from lib.paths import shown
 
 logger = logging.getLogger(__name__)
@@ -64,8 +62,7 @@ class TrainingConfig:
 
 def fingerprint(*parts: object) -> str:
     """Short hash of JSON-serialisable settings, naming what a saved model was trained with."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings_hash(list(parts))
 
 
 @dataclass

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lib import collection
 from lib import dataset as note_dataset
+from lib.analysis import ATTRIBUTES
+from lib.clips import SPLITS, ClipDataset
 from lib.fileio import load_json
+from tests.music_folder import write_music_folder
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +57,23 @@ def test_up_to_date_dataset_is_not_rebuilt(smoke_folder):
     before = (smoke_folder / "waveforms.npy").stat().st_mtime_ns
     note_dataset.build_dataset(note_dataset.smoke_config(), smoke_folder)
     assert (smoke_folder / "waveforms.npy").stat().st_mtime_ns == before
+
+
+def test_the_notes_and_a_folder_answer_the_same_questions(smoke_folder, tmp_path):
+    music = write_music_folder(tmp_path / "music", files_per_label=3, seconds=6.0)
+    collection.prepare_collection(music, tmp_path / "clips", collection.CollectionConfig(), progress=False)
+    notes = note_dataset.load_dataset(smoke_folder, build=False)
+    folder = collection.load_collection(tmp_path / "clips")
+    for dataset in (notes, folder):
+        assert isinstance(dataset, ClipDataset)
+        for split in SPLITS:
+            waveforms, rows = dataset.split(split)
+            assert waveforms.shape == (len(rows), dataset.config.clip_samples)
+            assert all(row["label"] in dataset.labels and row["split"] == split for row in rows)
+        assert sum(dataset.counts().values()) == len(dataset.manifest)
+        attributes = dataset.attributes("train")
+        assert attributes.shape == (dataset.counts()["train"], len(ATTRIBUTES)) and np.isfinite(attributes).all()
+        assert isinstance(dataset.describe(dataset.manifest[0]), str)
+    assert notes.has_note_labels and not folder.has_note_labels
+    with pytest.raises(ValueError, match="unknown split"):
+        folder.split("validation")
