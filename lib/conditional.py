@@ -28,9 +28,8 @@ from keras import layers
 from lib.analysis import ATTRIBUTES
 from lib.baselines import SpectralBasis
 from lib.fileio import load_json, save_json
-from lib.models import coefficient_scaling, hidden_stack
+from lib.models import coefficient_scaling, hidden_stack, load_keras
 from lib.representation import SpectrogramRepresentation
-from lib.training import load_model
 from lib.vae import VAE, Sampling, VAEConfig
 
 MAX_VELOCITY = 127  # MIDI
@@ -386,7 +385,7 @@ class ConditionalCodec:
         """Load a run folder's ``model.keras`` (safe mode) with the ``codec.json`` written beside it."""
         run_folder = Path(run_folder)
         description = load_json(run_folder / "codec.json")
-        model = load_model(run_folder / "model.keras")
+        model = load_keras(run_folder / "model.keras")  # this module registers its classes, and imports vae and models
         basis = SpectralBasis.load(run_folder / description["basis_folder"])
         return cls(model, condition_space_from_dict(description["conditions"]), representation, basis)
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from lib.dataset import soundfont_path
 from lib.fileio import atomic_write_bytes, load_json, save_json, settings_hash
 from lib.paths import shown
+from lib.synth import soundfont_path
 
 logger = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ the rest gives a ``k``-number code without training ``k`` separate models.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import keras
 import librosa
@@ -214,3 +215,12 @@ def truncate_latents(latents: np.ndarray, size: int) -> np.ndarray:
     truncated = np.zeros_like(latents)
     truncated[..., :size] = latents[..., :size]
     return truncated
+
+
+def load_keras(path: str | Path) -> keras.Model:
+    """A ``.keras`` file loaded with safe mode on (no arbitrary code, no lambdas), uncompiled.
+
+    The file's custom classes must be registered, that is their modules imported: this module's,
+    and the caller's own (:func:`lib.training.load_model` imports every model module of the lab).
+    """
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -89,10 +89,10 @@ def load_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` file with safe mode on (no arbitrary code, no lambdas)."""
     # Importing the modules registers their serialisable classes for safe-mode loading.
     import lib.conditional
-    import lib.models
     import lib.vae  # noqa: F401
+    from lib.models import load_keras
 
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    return load_keras(path)
 
 
 def read_history(path: Path) -> dict[str, list[float]]:

@@ -10,6 +10,7 @@ from lib import dataset as note_dataset
 from lib.analysis import ATTRIBUTES
 from lib.clips import SPLITS, ClipDataset
 from lib.fileio import load_json
+from lib.synth import NoteRenderer
 from tests.music_folder import write_music_folder
 
 
@@ -33,7 +34,7 @@ def test_splits_are_disjoint_and_programs_held_out():
 
 
 def test_render_is_deterministic_and_labelled():
-    renderer = note_dataset.NoteRenderer(sample_rate=16_000)
+    renderer = NoteRenderer(sample_rate=16_000)
     first = renderer.render(0, 60, 100, clip_samples=16_000, note_samples=12_000)
     renderer.render(73, 72, 50, clip_samples=16_000, note_samples=12_000)
     again = renderer.render(0, 60, 100, clip_samples=16_000, note_samples=12_000)
