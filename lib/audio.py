@@ -86,7 +86,9 @@ def load_audio(
         waveform /= np.float32(scale)
     duration = waveform.shape[0] / sample_rate
     if duration < min_seconds:
-        raise AudioInputError(f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path)
+        raise AudioInputError(
+            f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path, kind="shorter than"
+        )
     return waveform.astype(np.float32, copy=False)
 
 
@@ -103,7 +105,9 @@ def check_file(path: str | Path, *, extensions: tuple[str, ...] = AUDIO_EXTENSIO
     if path.is_symlink() and not path.exists():
         target = os.readlink(path)
         shown_target = shown(target) if os.path.isabs(target) else target
-        raise AudioInputError(f"broken symbolic link (points to {shown_target}, which does not exist)", path)
+        raise AudioInputError(
+            f"broken symbolic link (points to {shown_target}, which does not exist)", path, kind="broken symbolic link"
+        )
     if not path.is_file():
         raise AudioInputError("no such file", path)
     suffix = path.suffix.lower()
@@ -112,18 +116,23 @@ def check_file(path: str | Path, *, extensions: tuple[str, ...] = AUDIO_EXTENSIO
             f"format not supported ({suffix}: libsndfile cannot decode it); "
             f'convert it with ffmpeg, e.g. ffmpeg -i "{path.name}" "{path.stem}.flac"',
             path,
+            kind="format not supported",
         )
     if suffix not in extensions:
-        raise AudioInputError(f"not an audio file extension ({suffix or 'none'})", path)
+        raise AudioInputError(
+            f"not an audio file extension ({suffix or 'none'})", path, kind="not an audio file extension"
+        )
     try:
         with path.open("rb") as handle:
             first = handle.read(1)
     except PermissionError as error:
-        raise AudioInputError("permission denied: cannot read it (check the file's permissions)", path) from error
+        raise AudioInputError(
+            "permission denied: cannot read it (check the file's permissions)", path, kind="permission denied"
+        ) from error
     except OSError as error:
         raise AudioInputError(f"cannot be read ({error.strerror or error})", path) from error
     if not first:
-        raise AudioInputError("file is empty (0 bytes)", path)
+        raise AudioInputError("file is empty (0 bytes)", path, kind="empty")
 
 
 def wav_declared_frames(path: str | Path) -> int | None:
@@ -189,7 +198,9 @@ class AudioStream:
         try:
             info = soundfile.info(source)
         except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-            raise AudioInputError(f"not readable as audio ({error})", self.name) from error
+            raise AudioInputError(
+                f"not readable as audio ({error})", self.name, kind="not readable as audio"
+            ) from error
         if hasattr(source, "seek"):
             source.seek(0)
         self.source_rate, self.channels, self.declared_frames = int(info.samplerate), int(info.channels), info.frames
@@ -197,6 +208,7 @@ class AudioStream:
             raise AudioInputError(
                 f"unsupported sample rate {self.source_rate} Hz (expected {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE})",
                 self.name,
+                kind="sample rate",
             )
         if isinstance(source, (str, Path)) and info.format in ("WAV", "WAVEX"):
             header_frames = wav_declared_frames(source)
@@ -206,6 +218,7 @@ class AudioStream:
                     f"truncated: the header declares {header_frames} frames but only {info.frames} are present "
                     f"({missing / self.source_rate:.2f} s, {100 * missing / header_frames:.0f} % missing)",
                     self.name,
+                    kind="truncated",
                 )
         self.block_frames = max(1, int(block_seconds * self.source_rate))
         self.frames_read = 0
@@ -241,17 +254,21 @@ class AudioStream:
         try:
             handle = soundfile.SoundFile(self.source)
         except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-            raise AudioInputError(f"not readable as audio ({error})", self.name) from error
+            raise AudioInputError(
+                f"not readable as audio ({error})", self.name, kind="not readable as audio"
+            ) from error
         with handle:
             while True:
                 try:
                     raw = handle.read(self.block_frames, dtype="float32", always_2d=True)
                 except (soundfile.LibsndfileError, RuntimeError) as error:
-                    raise AudioInputError(f"decoding failed after {self.seconds:.1f} s ({error})", self.name) from error
+                    raise AudioInputError(
+                        f"decoding failed after {self.seconds:.1f} s ({error})", self.name, kind="decoding failed"
+                    ) from error
                 last = raw.shape[0] < self.block_frames
                 mono = raw.mean(axis=1) if raw.shape[1] > 1 else raw[:, 0]
                 if not np.all(np.isfinite(mono)):
-                    raise AudioInputError("contains NaN or infinite samples", self.name)
+                    raise AudioInputError("contains NaN or infinite samples", self.name, kind="NaN")
                 if mono.size:
                     self.frames_read += mono.size
                     self.raw_peak = max(self.raw_peak, float(np.max(np.abs(mono))))
@@ -280,7 +297,9 @@ class AudioStream:
             return resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32), last=last)
         except (RuntimeError, ValueError) as error:
             raise AudioInputError(
-                f"resampling from {self.source_rate} Hz to {self.sample_rate} Hz failed ({error})", self.name
+                f"resampling from {self.source_rate} Hz to {self.sample_rate} Hz failed ({error})",
+                self.name,
+                kind="resampling",
             ) from error
 
     def finish(self) -> None:
@@ -292,18 +311,22 @@ class AudioStream:
             If no samples, fewer frames than declared, only a DC offset, or silence.
         """
         if self.frames_read == 0:
-            raise AudioInputError("holds no samples (empty or truncated)", self.name)
+            raise AudioInputError("holds no samples (empty or truncated)", self.name, kind="truncated")
         if self.declared_frames > 0 and self.frames_read < self.declared_frames and not self.short_tail_only:
             raise AudioInputError(
-                f"truncated: decoding stopped at frame {self.frames_read} of {self.declared_frames}", self.name
+                f"truncated: decoding stopped at frame {self.frames_read} of {self.declared_frames}",
+                self.name,
+                kind="truncated",
             )
         # Judged on the raw samples: the resampler's and the DC blocker's start-up transients would
         # otherwise make a constant file look like a short sound.
         no_swing = self.raw_high - self.raw_low < 2 * SILENCE_PEAK
         if self.clean_peak < SILENCE_PEAK or no_swing:
             if abs(self.raw_mean) >= SILENCE_PEAK:
-                raise AudioInputError(f"holds only a DC offset ({self.raw_mean:+.3g}) and no signal", self.name)
-            raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", self.name)
+                raise AudioInputError(
+                    f"holds only a DC offset ({self.raw_mean:+.3g}) and no signal", self.name, kind="only a DC offset"
+                )
+            raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", self.name, kind="silent")
 
     @property
     def missing_frames(self) -> int:
@@ -348,7 +371,7 @@ def decode_audio_bytes(payload: bytes, *, sample_rate: int, name: str = "<bytes>
     try:
         samples, file_rate = soundfile.read(io.BytesIO(payload), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        raise AudioInputError(f"not readable as audio ({error})", name) from error
+        raise AudioInputError(f"not readable as audio ({error})", name, kind="not readable as audio") from error
     return _clean(samples, file_rate, name, sample_rate=sample_rate, min_seconds=0.0)
 
 
@@ -357,22 +380,25 @@ def _clean(
 ) -> np.ndarray:
     """Validate decoded samples [shape=(n, channels)], mix to mono and resample."""
     if samples.shape[0] == 0:
-        raise AudioInputError("holds no samples (empty or truncated)", path)
+        raise AudioInputError("holds no samples (empty or truncated)", path, kind="truncated")
     if not MIN_SAMPLE_RATE <= file_rate <= MAX_SAMPLE_RATE:
         raise AudioInputError(
             f"unsupported sample rate {file_rate} Hz (expected {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE})",
             path,
+            kind="sample rate",
         )
     if not np.all(np.isfinite(samples)):
-        raise AudioInputError("contains NaN or infinite samples", path)
+        raise AudioInputError("contains NaN or infinite samples", path, kind="NaN")
     mono = to_mono(samples.T)
     if file_rate != sample_rate:
         mono = resample(mono, file_rate, sample_rate)
     if np.max(np.abs(mono)) < SILENCE_PEAK:
-        raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", path)
+        raise AudioInputError(f"is silent (peak below {SILENCE_PEAK:g})", path, kind="silent")
     duration = mono.shape[0] / sample_rate
     if duration < min_seconds:
-        raise AudioInputError(f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path)
+        raise AudioInputError(
+            f"is {duration:.3f} s long, shorter than a {min_seconds:g} s clip", path, kind="shorter than"
+        )
     return mono.astype(np.float32)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lib import paths
 from lib.container import SUFFIX, read_container
-from lib.errors import AudioInputError
+from lib.errors import LabError
 
 DEFAULT_RATE = 32.0  # latent numbers per second of audio
 EXIT_ERROR = 2
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             print(run_report(model, arguments.files, numbers_per_second=arguments.rate, listen=arguments.listen))
         else:
             decompress(arguments)
-    except (AudioInputError, FileExistsError, ValueError) as error:
+    except (LabError, FileExistsError, ValueError) as error:
         print(f"lml {arguments.command}: {error}", file=sys.stderr)
         return EXIT_ERROR
     return 0

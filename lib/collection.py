@@ -47,7 +47,7 @@ import numpy as np
 
 from lib.audio import AudioStream, check_file, walk_folder
 from lib.clips import SPLITS, ClipDataset
-from lib.errors import AudioInputError
+from lib.errors import AudioInputError, NotReadyError
 from lib.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy, settings_hash
 from lib.paths import shown
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = ("index", "split", "label", "file", "start_seconds", "shard", "row", "gain", "level_db")
 PEAK_FIT_CLIPS = 64  # training clips whose spectrogram magnitudes fix the peak level (2 million values)
-PROBLEM_KINDS = (  # phrases of lib.audio's messages, for the summary's counts
+PROBLEM_KINDS = (  # the kinds of lib.audio's errors (AudioInputError.kind), and the folder path's own
     "truncated",
     "format not supported",
     "not an audio file extension",
@@ -73,6 +73,7 @@ PROBLEM_KINDS = (  # phrases of lib.audio's messages, for the summary's counts
     "decoding failed",
     "not readable as audio",
     "empty",
+    "other",
 )
 
 
@@ -106,12 +107,6 @@ class CollectionConfig:
         return settings_hash(
             {"collection": asdict(self), "representation": asdict(SpectrogramConfig()), "peak_fit": PEAK_FIT_CLIPS}
         )
-
-
-def problem_kind(problem: str) -> str:
-    """A short category of a problem message, for the summary's counts."""
-    lowered = problem.lower()
-    return next((kind for kind in PROBLEM_KINDS if kind.lower() in lowered), "other")
 
 
 def file_identity(path: Path) -> dict:
@@ -241,6 +236,7 @@ class PreparationReport:
     files_prepared: int = 0  # decoded in this run
     files_reused: int = 0  # already in the journal
     skipped: dict[str, str] = field(default_factory=dict)  # relative path -> problem
+    skipped_kinds: dict[str, str] = field(default_factory=dict)  # relative path -> kind (PROBLEM_KINDS)
     clips: int = 0
     hours: float = 0.0
     seconds: float = 0.0
@@ -248,7 +244,7 @@ class PreparationReport:
 
     def summary(self) -> str:
         """One line for the log."""
-        kinds = Counter(problem_kind(problem) for problem in self.skipped.values())
+        kinds = Counter(self.skipped_kinds.values())
         skipped = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "none"
         return (
             f"{self.files_prepared + self.files_reused} file(s) ({self.hours:.2f} h, {self.clips} clips); "
@@ -322,7 +318,12 @@ def prepare_collection(
     writer.flush()
     entries = _current(journal.entries(), identities)
     report.skipped = {name: entry["problem"] for name, entry in entries.items() if entry["status"] != "ok"}
+    # Journals written before kinds were recorded count their skipped files as "other".
+    report.skipped_kinds = {
+        name: entry.get("kind", "other") for name, entry in entries.items() if name in report.skipped
+    }
     report.skipped.update({str(folder): problem for folder, problem in unreadable_folders.items()})
+    report.skipped_kinds.update({str(folder): "folder cannot be listed" for folder in unreadable_folders})
     good = {name: entry for name, entry in entries.items() if entry["status"] == "ok"}
     rows = _manifest_rows(good, config)
     report.clips = len(rows)
@@ -367,13 +368,15 @@ def _prepare_file(
         stream.finish()
         if not shards:
             seconds = stream.samples_out / config.sample_rate
-            raise AudioInputError(f"is {seconds:.3f} s long, shorter than a {config.clip_seconds:g} s clip", path)
+            raise AudioInputError(
+                f"is {seconds:.3f} s long, shorter than a {config.clip_seconds:g} s clip", path, kind="shorter than"
+            )
     except AudioInputError as error:
         writer.undo(mark)
-        return {**entry, "status": "skipped", "problem": error.problem}
+        return {**entry, "status": "skipped", "problem": error.problem, "kind": error.kind}
     except MemoryError:
         writer.undo(mark)
-        return {**entry, "status": "skipped", "problem": "ran out of memory while decoding it"}
+        return {**entry, "status": "skipped", "problem": "ran out of memory while decoding it", "kind": "memory"}
     gain = file_gain(stream, config)
     return {
         **entry,
@@ -488,7 +491,7 @@ def _write_outputs(
         "files": len(good),
         "hours": report.hours,
         "skipped": report.skipped,
-        "skipped_by_kind": dict(Counter(problem_kind(problem) for problem in report.skipped.values())),
+        "skipped_by_kind": dict(Counter(report.skipped_kinds.values())),
         "notes": {name: entry["notes"] for name, entry in good.items() if entry.get("notes")},
         "last_preparation_seconds": round(time.perf_counter() - started, 2),
     }
@@ -595,7 +598,7 @@ def load_collection(folder: str | Path) -> FolderDataset:
     folder = Path(folder)
     info_path = folder / "collection.json"
     if not info_path.exists():
-        raise AudioInputError("no prepared collection here; run `make data DATASET=<folder>`", folder)
+        raise NotReadyError("no prepared collection here; run `make data DATASET=<folder>`", folder)
     info = load_json(info_path)
     config = config_from_json(CollectionConfig, info["config"])
     manifest = _read_manifest(folder / "manifest.csv")

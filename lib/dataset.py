@@ -31,7 +31,7 @@ import numpy as np
 from lib import collection
 from lib.clips import SPLITS as SPLITS  # the splits every dataset has, for the notebooks
 from lib.clips import ClipDataset
-from lib.errors import AudioInputError
+from lib.errors import AudioInputError, NotReadyError
 from lib.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy, settings_hash
 from lib.paths import (
     DEFAULT_CLIP_SECONDS,
@@ -266,7 +266,7 @@ def load_dataset(
         build_dataset(config, folder)
     info_path = folder / "dataset.json"
     if not info_path.exists():
-        raise AudioInputError("no dataset here; run `make data`", folder)
+        raise NotReadyError("no dataset here; run `make data`", folder)
     info = load_json(info_path)
     stored_config = config_from_json(DatasetConfig, info["config"])
     waveforms = load_npy(folder / "waveforms.npy")

@@ -27,7 +27,7 @@ from lib import latent, paths
 from lib.analysis import measure_attributes
 from lib.codec import LatentCodec
 from lib.conditional import ConditionalCodec, LabelConditionSpace, swap_conditions
-from lib.errors import AudioInputError
+from lib.errors import NotReadyError
 from lib.plots import show_spectrogram
 from lib.representation import SpectrogramConfig
 
@@ -201,7 +201,7 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_MODEL") or paths.models_dir() / "autoencoder")
     if not (folder / "model.keras").exists():
-        raise AudioInputError("no trained autoencoder here; run `make run-all` (notebook 01) first", folder)
+        raise NotReadyError("no trained autoencoder here; run `make run-all` (notebook 01) first", folder)
     dataset = note_dataset.load_dataset()
     codec = LatentCodec.load(folder, dataset.representation)
     train_waveforms, train_rows = dataset.split("train")
@@ -431,7 +431,7 @@ def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_CVAE") or paths.models_dir() / "conditional_vae")
     if not (folder / "model.keras").exists() or not (folder / "codec.json").exists():
-        raise AudioInputError("no trained conditional VAE here; run `make run-all` (notebook 04) first", folder)
+        raise NotReadyError("no trained conditional VAE here; run `make run-all` (notebook 04) first", folder)
     dataset = note_dataset.load_dataset()
     codec = ConditionalCodec.load(folder, dataset.representation)
     test_waveforms, test_rows = dataset.split("test")

@@ -40,7 +40,7 @@ from lib.baselines import SpectralBasis
 from lib.collection import ClipCutter, CollectionConfig
 from lib.collection import file_gain as collection_file_gain
 from lib.container import SUFFIX, CompressedHeader, read_container, write_container
-from lib.errors import AudioInputError
+from lib.errors import AudioInputError, NotReadyError
 from lib.inversion import PhaseIntegrator, griffin_lim_block
 from lib.representation import SpectrogramRepresentation
 
@@ -205,7 +205,7 @@ def find_model(dataset: str = "genres", name: str | None = None) -> TrainedModel
     command = f"make run-all DATASET={shown_dataset}"
     if dataset == "genres":
         command += " (or `make run-all`, whose notebook 05 trains the genre phrases' model)"
-    raise AudioInputError(f"no trained model yet (looked in {looked}); train one with `{command}`", dataset)
+    raise NotReadyError(f"no trained model yet (looked in {looked}); train one with `{command}`", dataset)
 
 
 def default_clip_hop(config) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.errors import AudioInputError
+from lib.errors import NotReadyError
 
 
 def soundfont_path() -> Path:
@@ -19,7 +19,7 @@ def soundfont_path() -> Path:
 
     path = Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
     if not path.is_file():
-        raise AudioInputError("SoundFont not found; reinstall pretty_midi (make setup)", path)
+        raise NotReadyError("SoundFont not found; reinstall pretty_midi (make setup)", path)
     return path
 
 

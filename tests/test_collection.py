@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from lib import audio, collection, paths
-from lib.errors import AudioInputError
+from lib.errors import AudioInputError, NotReadyError
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 SMALL = collection.CollectionConfig(shard_clips=8)
@@ -115,6 +115,14 @@ def test_folder_reports_every_bad_file_in_one_line_and_a_summary(tmp_path, caplo
     for name in report.skipped:
         assert sum(name in line for line in caplog.text.splitlines()) == 1
     assert "skipped 5 bad file(s)" in report.summary() and "1 truncated" in report.summary()
+    assert report.skipped_kinds == {  # named where each error is raised, not read back from its message
+        "high/gone.flac": "broken symbolic link",
+        "high/liner.txt": "not an audio file extension",
+        "high/phone.m4a": "format not supported",
+        "low/cut.wav": "truncated",
+        "low/dc.wav": "only a DC offset",
+    }
+    assert set(report.skipped_kinds.values()) <= set(collection.PROBLEM_KINDS)
     assert report.files_prepared == 8
 
 
@@ -135,6 +143,7 @@ def test_a_failing_resampler_or_memory_error_in_one_file_does_not_stop_the_folde
         "high/high1.flac": "ran out of memory while decoding it",
         "low/low1.flac": "resampling from 22050 Hz to 16000 Hz failed (soxr refused)",
     }
+    assert report.skipped_kinds == {"high/high1.flac": "memory", "low/low1.flac": "resampling"}
     dataset = collection.load_collection(tmp_path / "prepared")
     assert not {"high/high1.flac", "low/low1.flac"} & {row["file"] for row in dataset.manifest}
 
@@ -312,3 +321,9 @@ def test_clip_length_is_a_property_of_the_dataset(monkeypatch, tmp_path):
     monkeypatch.setenv(paths.CLIP_SECONDS_ENV_VAR, "4")
     with pytest.raises(ValueError, match="one-second notes"):
         load_dataset(build=False)
+
+
+def test_what_is_not_made_yet_is_not_bad_input(tmp_path):
+    with pytest.raises(NotReadyError, match="make data DATASET=<folder>") as caught:
+        collection.load_collection(tmp_path)
+    assert not isinstance(caught.value, AudioInputError)
