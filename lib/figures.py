@@ -28,7 +28,7 @@ IDENTITY_FIELDS = frozenset({"method", "latent_dim", "genre", "implementation", 
 MACHINE_FILES = frozenset({"run_notebooks", "about"})
 # Keys whose numbers are times, speeds or memory: they move from machine to machine.
 MACHINE_DEPENDENT = re.compile(
-    r"(seconds|per_second|realtime|hours_per_minute|peak_memory|peak_rss|rss_after|finished|"
+    r"(seconds|per_second|realtime|real_time|hours_per_minute|peak_memory|peak_rss|rss_after|finished|"
     r"clips_per_second|date)"
 )
 
@@ -115,6 +115,19 @@ _CODEC_ROW = re.compile(
 _NEAREST = re.compile(r"^unconditional\.(?P<name>\w+)\.nearest_train_distance$")
 _GENRE_FRECHET = re.compile(r"^conditional\.frechet_by_genre\.(?P<genre>\w+)$")
 YARDSTICKS = ("real_floor", "real_test_roundtrip")
+# Whole recordings (notebook 06, ``lml report``): the codec beside PCA through the same clips; the
+# sequence model's errors, windows and continuity beside the same run's baselines and real recordings.
+RECORDING_STEMS = ("06_recordings", "recordings")
+_RECORDING_CODEC = re.compile(
+    r"^(?P<at>codec|summary)\.(distance_db\.recording codec|distance_db_with_more_iterations)$"
+)
+_ISOLATED = re.compile(r"^(?P<at>codec|summary)\.isolated_distance_db\.(?P<grid>[\d.]+)$")
+_PREDICTION = re.compile(r"^prediction\.(?P<horizon>\d+)\.(?P<who>\w+)$")
+_WINDOWS = re.compile(r"^generation\.(?P<measure>frechet_distance|continuity)\.(?P<who>\w+)$")
+# In the units of the model's own latent: yardsticks the figures above are divided by, not watched alone.
+_LATENT_YARDSTICKS = re.compile(
+    r"^(prediction\.\d+\.training_mean|generation\.frechet_distance\.real_floor|generation\.continuity\.real_recordings)$"
+)
 
 
 def watched_forms(stem: str, figure: str) -> list[str]:
@@ -144,6 +157,8 @@ def watched_forms(stem: str, figure: str) -> list[str]:
     if codec and codec.group("metric") in ("log_mel_distance_db", "multi_resolution_stft", "spectral_convergence"):
         pca = codec.group("who").replace("method=autoencoder", "method=pca")
         return [f"{figure} - {codec.group('rows')}[{pca}].{codec.group('metric')}"]
+    if stem in RECORDING_STEMS:
+        return _recording_forms(figure)
     if figure == "conditional.frechet_distance":
         return [f"{figure} / conditional.real_floor"]
     genre = _GENRE_FRECHET.match(figure)
@@ -152,16 +167,45 @@ def watched_forms(stem: str, figure: str) -> list[str]:
     return [figure]
 
 
-_LOWER = re.compile(r"(log_mel_distance_db|multi_resolution_stft|spectral_convergence|frechet|ndb_over_k)")
+def _recording_forms(figure: str) -> list[str]:
+    """Watched forms of notebook 06's and ``lml report``'s figures (see :data:`RECORDING_STEMS`)."""
+    if _LATENT_YARDSTICKS.match(figure):
+        return []
+    codec = _RECORDING_CODEC.match(figure)
+    if codec:
+        return [f"{figure} - {codec.group('at')}.distance_db.pca, same clips"]
+    isolated = _ISOLATED.match(figure)
+    if isolated:  # beside the recording codec on the same spans: the isolated-clip target's own comparison
+        return [f"{figure} - {isolated.group('at')}.isolated_recording_codec_distance_db.{isolated.group('grid')}"]
+    if figure in ("isolated_mean_over_grids_db", "recording_codec_on_isolated_spans_db"):
+        return ["isolated_mean_over_grids_db - recording_codec_on_isolated_spans_db"]
+    prediction = _PREDICTION.match(figure)
+    if prediction:
+        return [f"{figure} / prediction.{prediction.group('horizon')}.training_mean"]
+    windows = _WINDOWS.match(figure)
+    if windows:
+        yardstick = "real_floor" if windows.group("measure") == "frechet_distance" else "real_recordings"
+        return [f"{figure} / generation.{windows.group('measure')}.{yardstick}"]
+    return [figure]
+
+
+_LOWER = re.compile(
+    r"(log_mel_distance_db|multi_resolution_stft|spectral_convergence|frechet|ndb_over_k|seam_ratio|"
+    r"recording codec|distance_db_with_more_iterations|prediction\.\d+\.sequence_model|"
+    r"frechet_distance\.sequence_model)"
+)
 _HIGHER = re.compile(
-    r"(accuracy|within_50_cents|\.within$|spearman|requested_genre_share|judge_accuracy|entropy|active_units|"
+    r"(accuracy|within_50_cents|\.within$|spearman|requested_genre_share|requested_label_share|judge_accuracy|"
+    r"entropy|active_units|"
     r"target_family_share|family_share$|pitch_kept|target_share|onset_correlation|chroma_correlation|min_ratio)"
 )
 # Records that are yardsticks or controls: they should stay where they are, not improve.
 _NEUTRAL = re.compile(
     r"(method=(pca|oracle|opus|mp3)|real_floor|real_test_roundtrip|real_family_shares|random_target_(phrase|clip)|"
     r"target_average_phrase|source_reconstruction|pitch_shuffled_control|attribute_vector|"
-    r"f0_shift|rms_change|centroid_change|max_ratio|standard_prior|hybrid|noise_sweep)"
+    r"f0_shift|rms_change|centroid_change|max_ratio|standard_prior|hybrid|noise_sweep|pca, same clips|"
+    r"\.original$|\.oracle$|\.opus$|\.pca$|opus_bitrate|repeat_last_frame|independent_samples|shuffled_real_clips|"
+    r"isolated|continuity)"
 )
 
 
@@ -184,7 +228,8 @@ def direction(expression: str) -> str:
 
 
 _EXACT = re.compile(
-    r"(clips|files|programs|requests|samples|notes|pairs|clip_seconds|sample_rate|latent_dim|compression_ratio|"
+    r"(clips|files|programs|requests|samples|notes|pairs|clip_seconds|sample_rate|latent_dim|latent_size|"
+    r"compression_ratio|"
     r"bitrate_kbps|griffin_lim_iterations|scores_by_genre|phrase_seconds|repeats|labels)"
 )
 
@@ -196,6 +241,8 @@ def tolerance_floor(expression: str, reference: float) -> float:
         return 0.0
     if "chosen_components" in expression:
         return 0.5 * abs(reference)  # a size chosen from doubling candidates: one step down (seen on another machine)
+    if "seam_ratio" in expression:
+        return 0.1 * abs(reference)  # the resolution of the seams target (within 10 %)
     if "semitones" in expression:
         return 0.2  # the pitch tracker's grid
     if "ndb_over_k" in expression:

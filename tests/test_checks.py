@@ -13,6 +13,7 @@ from lib import checks, figures, ratchet
 from lib.paths import PROJ_ROOT
 
 sys.path.insert(0, str(PROJ_ROOT / "scripts"))
+import measure_spread
 import results_table
 
 RECORD = {
@@ -147,7 +148,7 @@ def test_committed_expectations_name_real_notebooks_and_valid_rules():
     notebooks = {path.stem for path in (PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     assert set(EXPECTATIONS) == {"notes", "genres", "every_dataset", "bench"}
     for section, stages in EXPECTATIONS.items():
-        assert set(stages) <= notebooks | set(checks.BENCH_FILES), section
+        assert set(stages) <= notebooks | set(checks.BENCH_FILES) | checks.ON_REQUEST, section
         for figures_of in stages.values():
             for expectation in figures_of:
                 checks.describe(expectation)  # raises on an unknown direction
@@ -166,22 +167,10 @@ def test_the_reference_run_is_within_its_own_expectations(section):
     assert results and not failed, checks.format_table(failed)
 
 
-@pytest.mark.parametrize(
-    ("section", "folder", "blocks"),
-    [
-        ("notes", REFERENCE, [results_table.results_block]),
-        (
-            "genres",
-            REFERENCE / "genres",
-            [
-                lambda runs: results_table.genres_block(runs, None),
-                lambda runs: results_table.genre_stage_block(runs["05_genres"]),
-            ],
-        ),
-    ],
-)
-def test_every_figure_the_readme_quotes_is_watched(section, folder, blocks):
+@pytest.mark.parametrize(("section", "folder"), [("notes", REFERENCE), ("genres", REFERENCE / "genres")])
+def test_every_figure_the_readme_quotes_is_watched(section, folder):
     runs = results_table.load_folder(folder)
+    blocks = measure_spread.renders(REFERENCE)[section]  # the README's blocks of that section, whole recordings too
     quoted = [pair for block in blocks for pair in figures.quoted_figures(block, runs)]
     watched = {(stem, e["figure"]) for stem, figures_of in EXPECTATIONS[section].items() for e in figures_of}
     unwatched = [pair for pair in figures.expressions(quoted) if pair not in watched]
@@ -207,6 +196,16 @@ def test_make_check_picks_the_sections_of_the_chosen_dataset(tmp_path, monkeypat
     ]
     assert sections("genres") == [("every_dataset", "01_autoencoder"), ("genres", "03_vae"), ("genres", "05_genres")]
     assert sections(str(tmp_path)) == [("every_dataset", "01_autoencoder")]
+
+
+def test_a_file_written_on_request_is_checked_once_it_exists(tmp_path, monkeypatch):
+    expectations = {"genres": {"06_recordings": [], "recordings": [{"figure": "targets.seams", "expected": True}]}}
+    monkeypatch.setattr(checks, "metrics_path", lambda notebook, dataset=None, **_: tmp_path / f"{notebook}.json")
+    watched = lambda: sorted(w.notebook for w in checks.watches(expectations, "genres"))  # noqa: E731
+    assert watched() == ["06_recordings"]  # `make run-all` does not write `lml report`'s file
+    (tmp_path / "recordings.json").write_text('{"targets": {"seams": false}}')
+    assert watched() == ["06_recordings", "recordings"]
+    assert [r.passed for r in checks.check_run(expectations, "genres") if r.notebook.endswith("recordings")] == [False]
 
 
 # The ratchet.
