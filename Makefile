@@ -28,11 +28,6 @@ export LML_DISTRIBUTION := $(DISTRIBUTION)
 SEED ?= 0
 export LML_SEED := $(SEED)
 
-# Notebooks at once in `make run-all`: empty = 2 on a machine with two cores and 20 GiB (notebook 05
-# runs beside 01-04), JOBS=1 = one after another.
-JOBS ?=
-export LML_JOBS := $(JOBS)
-
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help

@@ -19,7 +19,6 @@ performance figures of ``make bench`` (``docs/reference_run/bench.json``).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -64,20 +63,6 @@ def ratio(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def wall_minutes(timings: dict[str, dict]) -> float | None:
-    """Minutes from the first notebook's start to the last one's finish, when notebooks overlapped
-    (two lanes, see lib.run_notebooks); None for a run that recorded no starts or ran one at a time."""
-    if not timings or not all("started" in entry for entry in timings.values()):
-        return None
-    stamps = [(_time(entry["started"]), _time(entry["finished"])) for entry in timings.values()]
-    wall = (max(end for _, end in stamps) - min(start for start, _ in stamps)) / 60
-    return wall if wall < sum(entry["seconds"] for entry in timings.values()) / 60 - 0.5 else None
-
-
-def _time(stamp: str) -> float:
-    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
-
-
 def header(runs: dict[str, dict]) -> list[str]:
     about, timings = runs.get("about"), runs.get("run_notebooks", {})
     lines = []
@@ -85,11 +70,9 @@ def header(runs: dict[str, dict]) -> list[str]:
         names = sorted(timings)
         seconds = " / ".join(f"{timings[name]['seconds']:.0f} s" for name in names)
         total = sum(timings[name]["seconds"] for name in names) / 60
-        wall = wall_minutes(timings)
-        together = f"; {wall:.1f} min from the first start to the last finish, 05 beside 01–04" if wall else ""
         lines.append(
             f"Reference run: `make run-all` on a fresh clone, {about['date']}, {about['machine']}; "
-            f"notebooks {' / '.join(names)}: {seconds} ({total:.1f} min of notebooks{together})."
+            f"notebooks {' / '.join(names)}: {seconds} ({total:.1f} min of notebooks)."
         )
     iterations = runs.get("00_data", {}).get("oracle_inversion", {}).get("griffin_lim_iterations", "?")
     lines.append(
