@@ -164,16 +164,20 @@ class _Backup(keras.callbacks.BackupAndRestore):
 
     def __init__(self, backup_folder: Path) -> None:
         super().__init__(str(backup_folder))
-        self.random_state_path = Path(backup_folder) / "random_state.npy"
+        self.folder = Path(backup_folder)
         self.saved_at = 0.0
 
     def _states(self) -> list:
         return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
 
+    def _state_path(self, epochs: int) -> Path:
+        return self.folder / f"random_state-{epochs}.npy"
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if self.random_state_path.exists():
-            saved = load_npy(self.random_state_path)
+        path = self._state_path(backed_up_epochs(self.folder.parent))  # the states saved with those weights
+        if path.exists():
+            saved = load_npy(path)
             states = self._states()
             if len(saved) == len(states):
                 for variable, value in zip(states, saved):
@@ -184,10 +188,15 @@ class _Backup(keras.callbacks.BackupAndRestore):
         self._current_epoch, self._last_batch_seen = epoch + 1, 0
         if time.monotonic() - self.saved_at < BACKUP_SECONDS:
             return
+        # The random states are named by epoch and the older ones removed only once the weights of
+        # this epoch are saved: a run killed in between resumes from a matching pair.
         states = [keras.ops.convert_to_numpy(v) for v in self._states()]
-        if states:  # first: a backup never holds weights newer than its random states
-            save_npy(self.random_state_path, np.stack(states), overwrite=True, announce=False)
+        if states:
+            save_npy(self._state_path(epoch + 1), np.stack(states), overwrite=True, announce=False)
         self._save_model()
+        for stale in self.folder.glob("random_state-*.npy"):
+            if stale != self._state_path(epoch + 1):
+                stale.unlink(missing_ok=True)
         self.saved_at = time.monotonic()
 
 
