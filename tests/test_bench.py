@@ -41,7 +41,8 @@ def test_quick_bench_measures_every_figure(quick_record):
     for speeds in record["realtime"].values():
         assert set(speeds) == {"stft", "encoder", "decoder", "inversion", "end_to_end"}
         assert all(value > 0 for value in speeds.values())
-        assert speeds["end_to_end"] < min(speeds["stft"], speeds["inversion"])  # the whole costs more than a part
+        # No comparison between the timings: each is one noisy measurement here (repeats=1), and
+        # on a busy machine the round trip has timed faster than its inversion step alone (CI, 97 vs 93x).
     rows = {(row["implementation"], row["init"], row["iterations"]): row for row in record["griffin_lim_sweep"]}
     assert (
         rows["lib.inversion", "gradient", 16]["log_mel_distance_db"]
