@@ -215,13 +215,13 @@ def peak_memory(setup: str, work: str, *arguments: str) -> dict:
 
 def train_for_memory(dataset, run_folder: Path, epochs: int = 2) -> None:
     """Train the stage-1 autoencoder (the notebook's sizes) for a few epochs: the training memory probe."""
-    from lib import baselines
+    from lib.basis import SpectralBasis
     from lib.models import AutoencoderConfig, build_autoencoder
     from lib.training import TrainingConfig, fit_or_load
 
     waveforms, _ = dataset.split("train")
     spectrograms = dataset.representation.forward(waveforms)
-    basis = baselines.SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
+    basis = SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
     coefficients = basis.transform(spectrograms)
     config = AutoencoderConfig.for_basis(basis.size)
     std = coefficients.std(axis=0)
@@ -244,7 +244,8 @@ def notebook_times() -> dict:
 
 def codecs(dataset) -> dict:
     """The autoencoder's and the VAE's codecs: the last run's models, or untrained ones of the same shape."""
-    from lib import baselines, vae
+    from lib import vae
+    from lib.basis import SpectralBasis
     from lib.codec import LatentCodec
     from lib.models import AutoencoderConfig, build_autoencoder
     from lib.training import load_model
@@ -259,7 +260,7 @@ def codecs(dataset) -> dict:
     else:
         waveforms, _ = dataset.split("train")
         spectrograms = representation.forward(waveforms)
-        basis = baselines.SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
+        basis = SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
         std = basis.transform(spectrograms).std(axis=0)
         model = build_autoencoder(AutoencoderConfig.for_basis(basis.size), std)
         autoencoder = LatentCodec(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"))

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.fileio import load_json, save_json
 from lib.metrics import log_mel_magnitude_distance_db
 from lib.models import truncate_latents

@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers
 
 from lib.analysis import ATTRIBUTES
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.fileio import load_json, save_json
 from lib.models import coefficient_scaling, hidden_stack, load_keras
 from lib.representation import SpectrogramRepresentation

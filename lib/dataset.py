@@ -43,6 +43,7 @@ from lib.paths import (
     shown,
     smoke_mode,
 )
+from lib.phrases import load_phrases
 from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 from lib.synth import NoteRenderer, soundfont_path
 
@@ -332,9 +333,7 @@ def main() -> None:
     dataset = load_dataset()
     print(f"dataset in {dataset.folder}: {dataset.counts()}")
     if dataset_choice() == "genres":  # and the 4 s phrases of notebook 05
-        from lib import genre_lab
-
-        phrases = genre_lab.load_phrases()
+        phrases = load_phrases()
         print(f"phrases in {phrases.folder}: {phrases.counts()}")
 
 

@@ -25,7 +25,7 @@ import librosa
 import numpy as np
 
 from lib import analysis, judge, latent, metrics
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.dataset import FAMILIES
 from lib.representation import SpectrogramRepresentation
 

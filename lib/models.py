@@ -1,6 +1,6 @@
 """Keras 3 models: the autoencoder's encoder and decoder, and the layers they need.
 
-The models work in the coordinates of a :class:`lib.baselines.SpectralBasis`: the first
+The models work in the coordinates of a :class:`lib.basis.SpectralBasis`: the first
 ``basis_size`` PCA coefficients of the normalised spectrogram. On two CPU cores this trains
 in minutes where convolutions over the full 512x64 spectrogram took far longer for worse
 results. The basis holds many more components than the latent has numbers (1024 against

@@ -36,7 +36,7 @@ import soundfile
 
 from lib import paths
 from lib.audio import AudioStream, check_file
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.collection import ClipCutter, CollectionConfig
 from lib.collection import file_gain as collection_file_gain
 from lib.container import SUFFIX, CompressedHeader, read_container, write_container

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lib import training
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
 from lib.models import (
     AutoencoderConfig,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lib import conditional
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.representation import SpectrogramRepresentation
 from lib.training import TrainingConfig, fit_or_load, load_model, save_model
 from lib.vae import VAEConfig

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lib import analysis, conditional, control
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.explorer import LabelExplorer, LabelSettings
 from lib.representation import SpectrogramRepresentation
 from lib.training import save_model

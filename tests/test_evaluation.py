@@ -113,7 +113,7 @@ def test_attribute_effect_measures_pitch_and_level():
 
 
 def test_identity_autoencoder_equals_pca_in_the_sweep():
-    from lib.baselines import SpectralBasis
+    from lib.basis import SpectralBasis
     from lib.codec import LatentCodec
     from lib.representation import SpectrogramRepresentation
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from lib import dataset as note_dataset
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.codec import LatentCodec
 from lib.conditional import ConditionalCodec, ConditionSpace, build_conditional_vae
 from lib.explorer import ControlSettings, ExplorerSettings, LatentExplorer, default_conditional_explorer

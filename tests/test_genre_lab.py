@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lib import collection, genre_lab, genres
+from lib.phrases import load_phrases, phrase_config
 from lib.vae import VAEConfig
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
@@ -15,8 +16,8 @@ def phrases(tmp_path_factory):
     root = tmp_path_factory.mktemp("genres")
     config = genres.GenreConfig(scores_per_genre=4, excerpt_seconds=8.0)
     genres.build_genre_audio(root / "audio", config, progress=False)
-    collection.prepare_collection(root / "audio", root / "clips", genre_lab.phrase_config(), progress=False)
-    return genre_lab.load_phrases(root=root, build=False)
+    collection.prepare_collection(root / "audio", root / "clips", phrase_config(), progress=False)
+    return load_phrases(root=root, build=False)
 
 
 def test_phrases_are_split_by_score(phrases):
@@ -40,10 +41,10 @@ def test_phrases_are_four_seconds_on_a_coarser_grid(phrases):
 
 
 def test_phrase_length_is_a_parameter():
-    config = genre_lab.phrase_config(6.0, 3.0)
+    config = phrase_config(6.0, 3.0)
     assert (config.clip_seconds, config.hop_seconds) == (6.0, 3.0)
     with pytest.raises(ValueError, match="positive"):
-        genre_lab.phrase_config(0.0)
+        phrase_config(0.0)
 
 
 def melody(pitches: list[float], seconds: float = 4.0) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from lib import container, recording
-from lib.baselines import SpectralBasis
+from lib.basis import SpectralBasis
 from lib.cli import main
 from lib.errors import AudioInputError
 from lib.inversion import PhaseIntegrator
