@@ -55,15 +55,15 @@ browser: ## Install Debian's chromium for the browser test (as root; otherwise p
 	  else echo "chromium is missing: 'sudo apt-get install chromium' enables the browser test"; fi; }
 
 data: setup ## Build DATASET into data/: render the notes, or prepare a folder (cached; resumes)
-	$(BIN)/python -m lib.dataset
+	$(BIN)/python -m lib.data.dataset
 
 run-all: setup ## Build DATASET, run every notebook headless into its outputs folder, then make check
-	$(BIN)/python -m lib.dataset
-	$(BIN)/python -m lib.run_notebooks $(NOTEBOOKS)
-	$(BIN)/python -m lib.checks
+	$(BIN)/python -m lib.data.dataset
+	$(BIN)/python -m lib.lab.run_notebooks $(NOTEBOOKS)
+	$(BIN)/python -m lib.lab.checks
 
 report: setup ## The last run's executed notebooks as standalone HTML with an index: <outputs>/report/index.html
-	$(BIN)/python -m lib.report
+	$(BIN)/python -m lib.lab.report
 
 # The whole-recording codec (`lml`, installed with the package) uses a music model: the genre
 # collections' unless DATASET is given on the command line (a folder's model, after its run-all).
@@ -81,10 +81,10 @@ recordings: setup ## Measure whole test files of the genres (or DATASET=<folder>
 	$(BIN)/lml report --dataset "$(CODEC_DATASET)"
 
 bench: setup ## Measure speed (real-time factors, Griffin-Lim sweep, training throughput, peak memory): <outputs>/metrics/bench.json
-	$(BIN)/python -m lib.bench
+	$(BIN)/python -m lib.lab.bench
 
 check: setup ## Compare the last full run of DATASET (and make bench's figures) with lib/expectations.json; fail on regressions
-	$(BIN)/python -m lib.checks
+	$(BIN)/python -m lib.lab.checks
 
 test: setup browser lint ## Lint, unit tests (a folder run included), then every notebook (and the explorer) in smoke mode under nbval
 	LML_DATASET=notes $(BIN)/python -m pytest tests

@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python scripts/bench_preparation.py [HOURS]`` (default 3).
 
 Builds a folder of HOURS of "songs" as a user's disk holds them (44.1 kHz stereo FLAC, five
 minutes each, two label folders) from the genre collection's audio (``make data DATASET=genres``
-first), then prepares it with :func:`lib.collection.prepare_collection` in a child process and
+first), then prepares it with :func:`lib.data.collection.prepare_collection` in a child process and
 writes ``outputs/metrics/bench_preparation.json``: hours, seconds, hours of audio per minute,
 and the child's peak resident memory (and what its imports alone take). The folder is kept
 under ``data/bench-music/`` (gitignored) and reused; the preparation is always redone.
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from lib.audio import resample
-from lib.bench import peak_memory
-from lib.fileio import save_json
-from lib.paths import PROJ_ROOT, data_dir, metrics_path
+from lib.core.fileio import save_json
+from lib.core.paths import PROJ_ROOT, data_dir, metrics_path
+from lib.data.audio import resample
+from lib.lab.bench import peak_memory
 
 SONG_SECONDS = 300
 SONG_RATE = 44_100
@@ -57,21 +57,14 @@ def build_folder(folder: Path, hours: float) -> Path:
     return folder
 
 
-# Peak memory is the child's VmHWM (lib.bench.peak_memory): ru_maxrss would carry over the
-# parent's peak across fork and exec, and the parent has just held whole songs while writing the folder.
-PREPARATION = (
-    "from pathlib import Path\nfrom lib.collection import prepare_collection",
-    "report = prepare_collection(Path(sys.argv[2]), Path(sys.argv[3]), progress=False)\n"
-    "extra = {'hours': report.hours, 'clips': report.clips}",
-)
-
-
 def main(arguments: list[str]) -> int:
     hours = float(arguments[0]) if arguments else 3.0
     folder = build_folder(PROJ_ROOT / "data" / "bench-music", hours)
     destination = PROJ_ROOT / "data" / "bench-music-prepared"
     shutil.rmtree(destination, ignore_errors=True)
-    result = peak_memory(*PREPARATION, str(folder), str(destination))
+    # Peak memory is the probe process's own VmHWM (lib.lab.memory_probe): ru_maxrss would carry over the
+    # parent's peak across fork and exec, and the parent has just held whole songs while writing the folder.
+    result = peak_memory("folder_preparation", str(folder), str(destination))
     record = {
         "folder": "44.1 kHz stereo FLAC, five-minute songs",
         "files": len(list(folder.glob("*/*.flac"))),

@@ -1,11 +1,11 @@
 """Write lib/expectations.json: every figure the README quotes, with a tolerance from measured spread.
 
-The figures are the ones the README's generator reads (:func:`lib.figures.quoted_figures`), in
-their watched form (:func:`lib.figures.watched_forms`), plus those watched before. Each figure's
+The figures are the ones the README's generator reads (:func:`lib.lab.figures.quoted_figures`), in
+their watched form (:func:`lib.lab.figures.watched_forms`), plus those watched before. Each figure's
 reference is the mean of the reference run (``docs/reference_run/``, seed 0, which the README
 quotes) and the other seeds' runs (``make run-all SEED=n`` in clones of the same commit); its
 tolerance comes from their spread (:func:`tolerances`), and is never less than the figure's
-resolution (:func:`lib.figures.tolerance_floor`). A target that is true in every run is expected
+resolution (:func:`lib.lab.figures.tolerance_floor`). A target that is true in every run is expected
 to stay true; one that is true in the reference but false in another seed's run is *flaky*: it is
 listed, and watched through its figures only. The benchmark's figures get a factor, not a spread
 (one machine's speed says nothing about another's).
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import results_table
 
-from lib import checks, figures, ratchet
-from lib.fileio import load_json
+from lib.core.fileio import load_json
+from lib.lab import checks, figures, ratchet
 
 SPREAD_FACTOR = 3.0  # times the range over the runs measured (about 5 standard deviations for three runs)
 POOLED_Z = 5.0  # times the pooled standard deviation (a normal figure falls outside once in 40,000 runs)
@@ -192,11 +192,11 @@ def tolerances(observed: list[Observed], names: dict[str, set[str]]) -> dict[tup
 
     Three runs alone make a shaky estimate (a figure whose three values happen to agree gets little
     room), so where a figure has a family of at least MIN_FAMILY members (the same measure of other
-    generators, genres, sizes or strengths: :func:`lib.figures.spread_group`), their spreads are
+    generators, genres, sizes or strengths: :func:`lib.lab.figures.spread_group`), their spreads are
     pooled, in absolute terms and relative to each value, and the smaller of the two is used (a
     family whose members differ in scale, like the noise sweep, does not give its smallest member the
     largest member's room). Counts and settings that must not move keep no tolerance. ``names``: per
-    section, the keys that name things in its records (:func:`lib.figures.record_names`).
+    section, the keys that name things in its records (:func:`lib.lab.figures.record_names`).
     """
     families: dict[str, list[tuple[float, float]]] = {}
     for item in observed:

@@ -6,7 +6,7 @@ the reference, for example after a change that moves figures on purpose. Toleran
 beyond its tolerance takes the new reference; one within its tolerance keeps the old one; one
 that got worse beyond its tolerance, and a target that was true and is not, are refused unless
 named with a reason (``--accept-worse KEY "why"``), which ``docs/accepted_tradeoffs.json`` records
-and the README and the report show (:mod:`lib.ratchet`).
+and the README and the report show (:mod:`lib.lab.ratchet`).
 
 Usage::
 
@@ -19,9 +19,9 @@ import argparse
 import copy
 import sys
 
-from lib import checks, ratchet
-from lib.fileio import load_json
-from lib.paths import DEFAULT_DATASET, SHIPPED_DATASETS, metrics_path
+from lib.core.fileio import load_json
+from lib.core.paths import DEFAULT_DATASET, SHIPPED_DATASETS, metrics_path
+from lib.lab import checks, ratchet
 
 
 def candidate_from_run(current: dict, datasets: tuple[str, ...] = SHIPPED_DATASETS) -> tuple[dict, list[str]]:

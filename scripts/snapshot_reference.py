@@ -21,8 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lib.fileio import load_json, save_json
-from lib.paths import PROJ_ROOT, metrics_path, outputs_dir
+from lib.core.fileio import load_json, save_json
+from lib.core.paths import PROJ_ROOT, metrics_path, outputs_dir
 
 REFERENCE_FOLDER = PROJ_ROOT / "docs" / "reference_run"
 FIGURES_FOLDER = PROJ_ROOT / "docs" / "figures"

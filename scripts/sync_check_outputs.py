@@ -6,7 +6,7 @@ the committed notebook; every other output is stripped, so no images or audio ar
 
 A check cell whose output holds a false claim (a line ending in ``: False``) is never written:
 the script names the line and leaves the notebook as it was, so a broken fact cannot become the
-expected output in a diff nobody reads. (Check cells assert through :func:`lib.checks.claim`, so
+expected output in a diff nobody reads. (Check cells assert through :func:`lib.lab.checks.claim`, so
 such a run normally fails before this point.)
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from lib.paths import smoke_mode
-from lib.run_notebooks import run_notebook
+from lib.core.paths import smoke_mode
+from lib.lab.run_notebooks import run_notebook
 
 CHECK_TAG = "nbval-check-output"
 TEXT_TYPES = ("text/plain",)

@@ -3,7 +3,7 @@
     python -m tests.multi_worker INDEX PORT_0,PORT_1 OUTPUT_FOLDER
 
 Sets ``TF_CONFIG`` for worker ``INDEX``, trains a small autoencoder for a few epochs with
-``lib.training.fit_or_load`` under ``LML_DISTRIBUTION=multi-worker``, and writes the final
+``lib.models.training.fit_or_load`` under ``LML_DISTRIBUTION=multi-worker``, and writes the final
 weights and the loss history to ``OUTPUT_FOLDER/worker_INDEX.npz``. Every worker builds the same
 synthetic data (low-rank coefficients plus noise, seeded), as machines with the same prepared
 dataset would, then adds a little noise of its own: two workers that trained separately would
@@ -26,9 +26,9 @@ def main(arguments: list[str]) -> int:
     os.environ["LML_DISTRIBUTION"] = "multi-worker"
     import numpy as np
 
-    from lib import distribute
-    from lib.models import AutoencoderConfig, build_autoencoder
-    from lib.training import TrainingConfig, fit_or_load
+    from lib.models import distribute
+    from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+    from lib.models.training import TrainingConfig, fit_or_load
 
     strategy = distribute.make_strategy()  # before any other TensorFlow operation
     rng = np.random.default_rng(0)

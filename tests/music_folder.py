@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from lib.synth import NoteRenderer
+from lib.data.synth import NoteRenderer
 
 LABEL_PROGRAMS = {"keys": 0, "winds": 73}  # label folder -> GM program of its melodies
 FORMATS = (  # (extension, soundfile format, subtype, sample rate, channels, gain)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from lib import audio
-from lib.errors import AudioInputError
-from lib.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
+from lib.core.errors import AudioInputError
+from lib.core.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy
+from lib.data import audio
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 

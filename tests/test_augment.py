@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import augment
-from lib.errors import AudioInputError
+from lib.core.errors import AudioInputError
+from lib.data import augment
 from tests.conftest import harmonic_tone
 
 

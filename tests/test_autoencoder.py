@@ -8,10 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from lib import training
-from lib.basis import SpectralBasis
-from lib.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
-from lib.models import (
+from lib.models import training
+from lib.models.autoencoder import (
     AutoencoderConfig,
     NestedDropout,
     build_autoencoder,
@@ -19,8 +17,10 @@ from lib.models import (
     mel_bin_weights,
     truncate_latents,
 )
-from lib.representation import SpectrogramRepresentation
-from lib.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
+from lib.models.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
+from lib.models.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.representation import SpectrogramRepresentation
 from tests.conftest import harmonic_tone, linear_model
 
 SMALL = AutoencoderConfig(basis_size=16, latent_dim=8, hidden_width=32, hidden_layers=1, nested_sizes=(2, 4, 8))
@@ -322,7 +322,7 @@ def test_cosine_schedule_lowers_the_rate_to_its_floor(tmp_path):
 
 
 def test_convergence_verdict():
-    from lib.evaluation import convergence
+    from lib.measure.evaluation import convergence
 
     assert convergence([1.0, 0.5, 0.4, 0.399, 0.3995] + [0.399] * 5)["converged"]
     falling = convergence(np.linspace(1.0, 0.5, 20))

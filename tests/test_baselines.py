@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import metrics
-from lib.baselines import codec_round_trip
+from lib.measure.baselines import codec_round_trip
+from lib.spectral import metrics
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 

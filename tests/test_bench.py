@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from lib import bench
-from lib.paths import PROJ_ROOT, metrics_path
+from lib.core.paths import PROJ_ROOT, metrics_path
+from lib.lab import bench
 
 
 def test_median_ignores_the_warm_up():
@@ -28,7 +28,11 @@ def test_median_ignores_the_warm_up():
 def quick_record():
     environment = {**os.environ, "LML_SMOKE": "1", "LML_DATASET": "notes", "TF_CPP_MIN_LOG_LEVEL": "2"}
     completed = subprocess.run(
-        [sys.executable, "-m", "lib.bench", "--quick"], cwd=PROJ_ROOT, env=environment, capture_output=True, text=True
+        [sys.executable, "-m", "lib.lab.bench", "--quick"],
+        cwd=PROJ_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
     assert "x real time" in completed.stdout and "bench.json" in completed.stdout

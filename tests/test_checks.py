@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from lib import checks, figures, ratchet
-from lib.paths import PROJ_ROOT
+from lib.core.paths import PROJ_ROOT
+from lib.lab import checks, figures, ratchet
 
 sys.path.insert(0, str(PROJ_ROOT / "scripts"))
 import measure_spread

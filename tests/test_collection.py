@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from lib import audio, collection, paths
-from lib.errors import AudioInputError, NotReadyError
+from lib.core import paths
+from lib.core.errors import AudioInputError, NotReadyError
+from lib.data import audio, collection
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 SMALL = collection.CollectionConfig(shard_clips=8)
@@ -299,7 +300,7 @@ def test_dataset_paths_keep_every_dataset_apart(monkeypatch, tmp_path):
 
 
 def test_clip_length_is_a_property_of_the_dataset(monkeypatch, tmp_path):
-    from lib.dataset import clip_config, load_dataset
+    from lib.data.dataset import clip_config, load_dataset
 
     monkeypatch.setenv(paths.DATASET_ENV_VAR, str(tmp_path / "My Music"))
     one_second = paths.dataset_slug()

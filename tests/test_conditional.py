@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import conditional
-from lib.basis import SpectralBasis
-from lib.representation import SpectrogramRepresentation
-from lib.training import TrainingConfig, fit_or_load, load_model, save_model
-from lib.vae import VAEConfig
+from lib.models import conditional
+from lib.models.training import TrainingConfig, fit_or_load, load_model, save_model
+from lib.models.vae import VAEConfig
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.representation import SpectrogramRepresentation
 
 SPACE = conditional.ConditionSpace(pitches=(60, 61, 62, 72), families=("brass", "flute", "string"))
 SMALL = VAEConfig(basis_size=12, latent_dim=4, hidden_width=16, hidden_layers=1)

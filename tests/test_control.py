@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import analysis, conditional, control
-from lib.basis import SpectralBasis
-from lib.explorer import LabelExplorer, LabelSettings
-from lib.representation import SpectrogramRepresentation
-from lib.training import save_model
-from lib.vae import VAEConfig
+from lib.data import analysis
+from lib.lab.explorer import LabelExplorer, LabelSettings
+from lib.measure import control
+from lib.models import conditional
+from lib.models.training import save_model
+from lib.models.vae import VAEConfig
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.representation import SpectrogramRepresentation
 
 RATE = 16_000
 LABELS = ("chorale", "fiddle", "madrigal")

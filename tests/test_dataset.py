@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import collection
-from lib import dataset as note_dataset
-from lib.analysis import ATTRIBUTES
-from lib.clips import SPLITS, ClipDataset
-from lib.fileio import load_json
-from lib.synth import NoteRenderer
+from lib.core.fileio import load_json
+from lib.data import collection
+from lib.data import dataset as note_dataset
+from lib.data.analysis import ATTRIBUTES
+from lib.data.clips import SPLITS, ClipDataset
+from lib.data.synth import NoteRenderer
 from tests.music_folder import write_music_folder
 
 

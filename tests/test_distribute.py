@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib import distribute
+from lib.models import distribute
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import evaluation, judge
+from lib.measure import evaluation
+from lib.models import judge
 from tests.conftest import SAMPLE_RATE, harmonic_tone, linear_model
 
 
@@ -113,9 +114,9 @@ def test_attribute_effect_measures_pitch_and_level():
 
 
 def test_identity_autoencoder_equals_pca_in_the_sweep():
-    from lib.basis import SpectralBasis
-    from lib.codec import LatentCodec
-    from lib.representation import SpectrogramRepresentation
+    from lib.models.codec import LatentCodec
+    from lib.spectral.basis import SpectralBasis
+    from lib.spectral.representation import SpectrogramRepresentation
 
     representation = SpectrogramRepresentation(griffin_lim_iterations=4)
     clips = np.stack([harmonic_tone(f) for f in np.linspace(110, 440, 12)])

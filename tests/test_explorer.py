@@ -16,15 +16,15 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from lib import dataset as note_dataset
-from lib.basis import SpectralBasis
-from lib.codec import LatentCodec
-from lib.conditional import ConditionalCodec, ConditionSpace, build_conditional_vae
-from lib.explorer import ControlSettings, ExplorerSettings, LatentExplorer, default_conditional_explorer
-from lib.models import AutoencoderConfig, build_autoencoder
-from lib.paths import PROJ_ROOT
-from lib.training import save_model
-from lib.vae import VAEConfig
+from lib.core.paths import PROJ_ROOT
+from lib.data import dataset as note_dataset
+from lib.lab.explorer import ControlSettings, ExplorerSettings, LatentExplorer, default_conditional_explorer
+from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+from lib.models.codec import LatentCodec
+from lib.models.conditional import ConditionalCodec, ConditionSpace, build_conditional_vae
+from lib.models.training import save_model
+from lib.models.vae import VAEConfig
+from lib.spectral.basis import SpectralBasis
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SMALL = AutoencoderConfig(basis_size=32, latent_dim=16, hidden_width=64, hidden_layers=1, nested_sizes=(8, 16))

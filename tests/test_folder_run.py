@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from lib import paths
-from lib.judge import ENOUGH_CLIPS_PER_LABEL
+from lib.core import paths
+from lib.models.judge import ENOUGH_CLIPS_PER_LABEL
 from tests.music_folder import write_music_folder
 
 NOTEBOOKS = sorted(str(path) for path in (paths.PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -33,7 +33,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     outputs = paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / slug
     notes_metrics = paths.PROJ_ROOT / "outputs" / "smoke" / "metrics" / "00_data.json"
     notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
-    for command in (["-m", "lib.dataset"], ["-m", "lib.run_notebooks", *NOTEBOOKS], ["-m", "lib.report"]):
+    for command in (["-m", "lib.data.dataset"], ["-m", "lib.lab.run_notebooks", *NOTEBOOKS], ["-m", "lib.lab.report"]):
         finished = subprocess.run(
             [sys.executable, *command], env=environment, cwd=paths.PROJ_ROOT, capture_output=True, text=True
         )
@@ -144,13 +144,13 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     # The explorer app (`make explore DATASET=<folder>`) opens on the folder's autoencoder.
     monkeypatch.setenv("LML_SMOKE", "1")
     monkeypatch.setenv(paths.DATASET_ENV_VAR, str(folder))
-    from lib.explorer import default_explorer
+    from lib.lab.explorer import default_explorer
 
     explorer = default_explorer(clips=3)
     assert list(explorer.attributes) == ["louder"] and len(explorer.labels) == 3
     assert all(label.startswith(("keys/", "winds/")) for label in explorer.labels)
     # and the condition explorer on notebook 04's model: label and measured attributes.
-    from lib.explorer import LabelExplorer, LabelSettings, default_conditional_explorer
+    from lib.lab.explorer import LabelExplorer, LabelSettings, default_conditional_explorer
 
     conditions = default_conditional_explorer(clips=2)
     assert isinstance(conditions, LabelExplorer) and conditions.codec.space.labels == ("keys", "winds")
@@ -161,8 +161,8 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
 
     # Whole recordings (`lml compress` / `lml decompress`) with the folder's own autoencoder: a test file
     # of the folder comes back at its length, nearer to itself than to another file of the folder.
-    from lib.collection import load_collection
-    from lib.recording_report import distance_db, read_file
+    from lib.data.collection import load_collection
+    from lib.measure.recording_report import distance_db, read_file
 
     prepared = load_collection(paths.data_dir(dataset=str(folder)))
     test_files = sorted({row["file"] for row in prepared.manifest if row["split"] == "test"})
@@ -177,7 +177,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
         ["info", str(compressed)],
     ):
         finished = subprocess.run(
-            [sys.executable, "-m", "lib.cli", *command],
+            [sys.executable, "-m", "lib.lab.cli", *command],
             env=environment,
             cwd=paths.PROJ_ROOT,
             capture_output=True,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import collection, genre_lab, genres
-from lib.phrases import load_phrases, phrase_config
-from lib.vae import VAEConfig
+from lib.data import collection, genres
+from lib.data.phrases import load_phrases, phrase_config
+from lib.measure import genre_lab
+from lib.models.vae import VAEConfig
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 

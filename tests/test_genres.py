@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from lib import genres
+from lib.data import genres
 
 
 def test_a_chorale_becomes_four_parts_of_notes_and_audio_with_its_rhythm():

@@ -8,7 +8,7 @@ import pytest
 import sfzen
 import soundfile
 
-from lib import evaluation, instrument
+from lib.measure import evaluation, instrument
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 

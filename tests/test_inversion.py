@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from lib import inversion, metrics
+from lib.spectral import inversion, metrics
 from tests.conftest import SAMPLE_RATE
 
 N_FFT, HOP = 1024, 256

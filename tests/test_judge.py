@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import judge
+from lib.models import judge
 
 
 def test_frechet_distance_known_cases():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import latent
+from lib.models import latent
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_principal_directions(latents):
 
 
 def test_descriptors_measure_known_signals():
-    from lib import analysis
+    from lib.data import analysis
 
     time = np.arange(16_000) / 16_000
     low, high = np.sin(2 * np.pi * 220 * time), np.sin(2 * np.pi * 440 * time)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import metrics
-from lib.errors import AudioInputError
+from lib.core.errors import AudioInputError
+from lib.spectral import metrics
 from tests.conftest import SAMPLE_RATE
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.parallel import map_chunks, map_in_processes
+from lib.core.parallel import map_chunks, map_in_processes
 
 
 def test_chunks_come_back_in_order_and_together_give_the_serial_result():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lib.priors import MixturePrior
+from lib.models.priors import MixturePrior
 
 
 def _two_clusters(count: int, seed: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import sys
 
-from lib.paths import PROJ_ROOT
+from lib.core.paths import PROJ_ROOT
 
 sys.path.insert(0, str(PROJ_ROOT / "scripts"))
 import results_table
@@ -98,7 +98,7 @@ def test_readme_images_are_committed_and_small():
 
 
 def test_readme_shows_every_accepted_tradeoff():
-    from lib.ratchet import load_tradeoffs
+    from lib.lab.ratchet import load_tradeoffs
 
     readme = (PROJ_ROOT / "README.md").read_text()
     block = results_table.readme_block(readme, results_table.TRADEOFFS_BEGIN, results_table.TRADEOFFS_END)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from lib import container, recording
-from lib.basis import SpectralBasis
-from lib.cli import main
-from lib.errors import AudioInputError
-from lib.inversion import PhaseIntegrator
-from lib.recording_report import boundary_mask, clip_boundaries, distance_db, seam_ratio
-from lib.representation import SpectrogramRepresentation
+from lib.core.errors import AudioInputError
+from lib.lab.cli import main
+from lib.measure.recording_report import boundary_mask, clip_boundaries, distance_db, seam_ratio
+from lib.models import container, recording
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.inversion import PhaseIntegrator
+from lib.spectral.representation import SpectrogramRepresentation
 
 RATE = 16_000
 
@@ -230,7 +230,7 @@ def test_the_boundary_mask_leaves_the_start_alone():
 
 
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys, monkeypatch):
-    from lib import paths
+    from lib.core import paths
 
     monkeypatch.setenv(paths.DATASET_ENV_VAR, "notes")  # the command names its dataset in the environment:
     monkeypatch.delenv(paths.CLIP_SECONDS_ENV_VAR, raising=False)  # restored after the test
@@ -252,8 +252,8 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys, monke
 
 
 def test_the_report_measures_files_and_writes_a_listening_page(tmp_path, pca_model, monkeypatch):
-    from lib import paths
-    from lib.recording_report import run_report
+    from lib.core import paths
+    from lib.measure.recording_report import run_report
 
     monkeypatch.setattr(paths, "outputs_dir", lambda smoke=None, dataset=None: tmp_path / "outputs")
     files = []

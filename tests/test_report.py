@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nbformat
 
-from lib import report
+from lib.lab import report
 
 
 def _executed_notebook(path, *, with_results_cell=True):
@@ -80,8 +80,8 @@ def test_progress_bars_collapse_to_their_final_state():
 
 
 def test_a_stage_with_its_own_dataset_reads_and_skips_by_it(tmp_path):
-    from lib.paths import PROJ_ROOT
-    from lib.run_notebooks import skip_reason
+    from lib.core.paths import PROJ_ROOT
+    from lib.lab.run_notebooks import skip_reason
 
     genres_notebook = PROJ_ROOT / "notebooks" / "05_genres.ipynb"
     assert report.notebook_dataset(genres_notebook) == "genres"

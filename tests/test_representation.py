@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import metrics
-from lib.errors import AudioInputError
-from lib.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
+from lib.core.errors import AudioInputError
+from lib.spectral import metrics
+from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 from tests.conftest import SAMPLE_RATE
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from lib import vae
-from lib.training import TrainingConfig, fit_or_load, load_model, save_model
+from lib.models import vae
+from lib.models.training import TrainingConfig, fit_or_load, load_model, save_model
 
 SMALL = vae.VAEConfig(basis_size=12, latent_dim=4, hidden_width=16, hidden_layers=1)
 STD = np.ones(SMALL.basis_size, dtype=np.float32)

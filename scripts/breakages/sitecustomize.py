@@ -13,7 +13,7 @@ Usage (smoke, the check cells)::
     PYTHONPATH=$PWD:$PWD/scripts/breakages LML_BREAK=vae_prior_same_clip LML_SMOKE=1 \
         .venv/bin/python -m pytest --nbval-lax --nbval-kernel-name latent-music-lab notebooks/03_vae.ipynb
 
-or a full notebook with ``python -m lib.run_notebooks`` (trained models are reused), then ``make check``.
+or a full notebook with ``python -m lib.lab.run_notebooks`` (trained models are reused), then ``make check``.
 Work on a copy of ``outputs/``: a broken run writes its metrics (and notebook 01 its residual shares).
 """
 
@@ -25,7 +25,7 @@ if BREAK and BREAK != "none":
 
     import numpy as np
 
-    from lib import codec, conditional, priors, vae
+    from lib.models import codec, conditional, priors, vae
 
     if BREAK == "decoder_ignores_latents":
         original = codec.LatentCodec.decode_spectrograms

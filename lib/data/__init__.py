@@ -1,0 +1,8 @@
+"""Audio and datasets: reading and writing audio with clear errors (:mod:`~lib.data.audio`), the
+dataset protocol (:mod:`~lib.data.clips`), the notes (:mod:`~lib.data.dataset`, rendered by
+:mod:`~lib.data.synth`), the genre collections and their phrases (:mod:`~lib.data.genres`,
+:mod:`~lib.data.phrases`), any folder of music (:mod:`~lib.data.collection`), attributes measured
+from audio (:mod:`~lib.data.analysis`) and training-set augmentation (:mod:`~lib.data.augment`).
+
+May import: :mod:`lib.core`, :mod:`lib.spectral`.
+"""

@@ -1,0 +1,94 @@
+"""Training-set augmentation: new material made from the training clips, for models that must generalise.
+
+An autoencoder trained on a few dozen instruments learns their spectra so well that it maps an
+instrument it never heard onto one it knows. Two cheap transformations of the training audio
+widen what it sees without any new data:
+
+* **mixtures** of two clips from different sources (programs, files) at random gains: spectra
+  that no single training source has;
+* **pitch shifts by resampling**: a clip played faster or slower moves its partials *and* its
+  formants, which is how a different instrument of the same family often differs.
+
+Everything is seeded and computed once per run, in the waveform domain, so the clips go through
+the same representation as real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from lib.core.errors import AudioInputError
+
+SHIFT_SEMITONES: tuple[float, ...] = (-2.0, -1.0, 1.0, 2.0)  # pitch shifts drawn for each clip
+MIX_GAIN_DB: tuple[float, float] = (-6.0, 0.0)  # range of each clip's gain in a mixture
+PEAK_LIMIT = 0.99  # linear peak a mixture is scaled down to if it would exceed it
+
+
+def _check(waveforms: np.ndarray) -> np.ndarray:
+    waveforms = np.asarray(waveforms, dtype=np.float32)
+    if waveforms.ndim != 2 or waveforms.shape[1] == 0:
+        raise AudioInputError(f"expected waveforms of shape (n, samples), got {waveforms.shape}")
+    if not np.all(np.isfinite(waveforms)):
+        raise AudioInputError("waveforms contain NaN or infinite samples")
+    return waveforms
+
+
+def pitch_shift(waveform: np.ndarray, semitones: float) -> np.ndarray:
+    """Shift a clip [shape=(samples,)] by ``semitones`` by resampling; same length out (cut or padded).
+
+    Playing ``n`` samples back in ``n / 2**(semitones / 12)`` raises the pitch by ``semitones``
+    and shortens the clip: the end is padded with silence (or, shifting down, cut).
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    ratio = Fraction(2.0 ** (semitones / 12.0)).limit_denominator(200)
+    shifted = resample_poly(waveform, ratio.denominator, ratio.numerator).astype(np.float32)
+    samples = waveform.shape[-1]
+    return shifted[:samples] if len(shifted) >= samples else np.pad(shifted, (0, samples - len(shifted)))
+
+
+def mixtures(waveforms: np.ndarray, groups: Sequence, *, seed: int) -> np.ndarray:
+    """Sums of two clips from different groups at random gains [shape=(m, samples)], m <= n.
+
+    ``groups`` names each clip's source (a program, a file): a clip is never mixed with one of
+    its own source. Each clip is paired once with a randomly drawn partner; pairs whose sources
+    match are dropped.
+    """
+    waveforms = _check(waveforms)
+    groups = np.asarray([str(group) for group in groups])
+    if len(groups) != len(waveforms):
+        raise ValueError(f"{len(groups)} group names for {len(waveforms)} clips")
+    rng = np.random.default_rng(seed)
+    first, second = np.arange(len(waveforms)), rng.permutation(len(waveforms))
+    kept = groups[first] != groups[second]
+    first, second = first[kept], second[kept]
+    gains = 10.0 ** (rng.uniform(*MIX_GAIN_DB, size=(2, len(first), 1)) / 20.0)
+    mixed = gains[0] * waveforms[first] + gains[1] * waveforms[second]
+    peak = np.abs(mixed).max(axis=1, keepdims=True) if len(mixed) else np.zeros((0, 1))
+    return (mixed * np.minimum(1.0, PEAK_LIMIT / np.maximum(peak, 1e-12))).astype(np.float32)
+
+
+def pitch_shifted(waveforms: np.ndarray, *, seed: int) -> np.ndarray:
+    """Every clip shifted by a shift drawn from ``SHIFT_SEMITONES`` [shape=(n, samples)]."""
+    waveforms = _check(waveforms)
+    shifts = np.random.default_rng(seed).choice(SHIFT_SEMITONES, size=len(waveforms))
+    shifted = np.empty_like(waveforms)
+    for index, (clip, semitones) in enumerate(zip(waveforms, shifts, strict=True)):
+        shifted[index] = pitch_shift(clip, float(semitones))
+    return shifted
+
+
+def augmented_clips(waveforms: np.ndarray, groups: Sequence, *, seed: int) -> np.ndarray:
+    """The extra training clips: one mixture and one pitch shift per clip [shape=(<= 2n, samples)]."""
+    return np.concatenate([mixtures(waveforms, groups, seed=seed), pitch_shifted(waveforms, seed=seed + 1)])
+
+
+def source_of(row: dict) -> str:
+    """The source a manifest row's clip comes from: its program (notes) or its file (a folder)."""
+    for key in ("program", "file", "score"):
+        if key in row:
+            return f"{key}:{row[key]}"
+    raise KeyError(f"manifest row has no program, file or score to tell its source: {sorted(row)}")

@@ -1,0 +1,77 @@
+"""What every dataset of the lab is: clips in four splits, with labels and measured attributes.
+
+The notes (:class:`lib.data.dataset.NoteDataset`), a prepared folder of the user's music and the genre
+collections' clips and phrases (:class:`lib.data.collection.FolderDataset`, which the genre
+collections are) all derive from :class:`ClipDataset`, so a stage asks any of them the same
+questions: which clips are in a split (:meth:`ClipDataset.split`), what each clip is called
+(``label`` in every manifest row; :attr:`ClipDataset.labels`), what the audio of each clip
+measures (:meth:`ClipDataset.attributes`: loudness, brightness, onset rate) and how clips
+become spectrograms (``representation``). The clip length is the dataset's
+(``config.clip_seconds``). What only the notes have (pitch, velocity, instrument family) is
+announced by ``has_note_labels``, so a stage can say what it cannot measure elsewhere.
+
+Imports: NumPy and :mod:`lib.data.analysis` (the attributes), nothing above the data layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from lib.data.analysis import measure_attributes
+
+SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
+
+
+class ClipDataset:
+    """Clips with a manifest (one row per clip: ``index``, ``split``, ``label``, …), split by row.
+
+    Subclasses are dataclasses with ``manifest`` (list of dicts), ``config`` (with
+    ``sample_rate``, ``clip_samples``, ``clip_seconds`` and ``fingerprint()``),
+    ``representation`` and ``folder``, and implement :meth:`clips`, :attr:`labels` and
+    :meth:`describe`.
+    """
+
+    kind: ClassVar[str] = ""
+    has_note_labels: ClassVar[bool] = False  # pitch, velocity and instrument family on every row
+    manifest: list[dict]
+    folder: Path
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels the rows carry, in the dataset's order."""
+        raise NotImplementedError
+
+    def clips(self, indices: np.ndarray) -> np.ndarray:
+        """Waveforms [shape=(len(indices), clip_samples)] of manifest rows."""
+        raise NotImplementedError
+
+    def describe(self, row: dict) -> str:
+        """A clip in words."""
+        raise NotImplementedError
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row indices of one split."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return np.array([row["index"] for row in self.manifest if row["split"] == split], dtype=np.int64)
+
+    def split(self, split: str) -> tuple[np.ndarray, list[dict]]:
+        """Waveforms [shape=(n, clip_samples)] and manifest rows of one split (an empty split gives
+        an array of shape (0, clip_samples))."""
+        indices = self.indices(split)
+        if not len(indices):
+            return np.zeros((0, self.config.clip_samples), dtype=np.float32), []
+        return self.clips(indices), [self.manifest[i] for i in indices]
+
+    def counts(self) -> dict[str, int]:
+        """Number of clips per split."""
+        return {split: len(self.indices(split)) for split in SPLITS}
+
+    def attributes(self, split: str) -> np.ndarray:
+        """What the audio of each clip of a split measures [shape=(n, len(lib.data.analysis.ATTRIBUTES))] (see
+        :func:`lib.data.analysis.measure_attributes`: loudness in dBFS, brightness in octaves, onsets per second)."""
+        waveforms, _ = self.split(split)
+        return measure_attributes(waveforms, sample_rate=self.config.sample_rate)

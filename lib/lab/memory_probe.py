@@ -1,0 +1,105 @@
+"""Peak memory of one piece of work, in a process of its own: ``python -m lib.lab.memory_probe WORK SCRATCH [ARG ...]``.
+
+``make bench`` and ``scripts/bench_preparation.py`` start this module in a fresh process so that
+the figure is the work's own: a parent's peak would carry across fork and exec. The process reports
+its VmHWM (Linux; ``ru_maxrss`` elsewhere) after the work's imports and again after the work, with
+the seconds the work took, as one JSON line on stdout. ``WORK`` names an entry of :data:`PROBES`;
+``SCRATCH`` is a folder the work may fill; further arguments go to the work.
+
+Each probe imports what it needs, then returns the work as a function of no arguments that may
+return figures of its own (a dict), which come back beside the timings.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory so far (MiB)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _notes_preparation(scratch: Path) -> Callable[[], dict]:
+    """Render and prepare the default notes dataset into ``scratch``."""
+    from lib.data import dataset
+
+    def work() -> dict:
+        dataset.build_dataset(dataset.default_config(), scratch / "notes", force=True)
+        return {}
+
+    return work
+
+
+def _training(scratch: Path) -> Callable[[], dict]:
+    """A few epochs of the stage-1 autoencoder at the notebook's sizes, on the prepared dataset."""
+    from lib.data.dataset import load_dataset
+    from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+    from lib.models.training import TrainingConfig, fit_or_load
+    from lib.spectral.basis import SpectralBasis
+
+    def work() -> dict:
+        dataset = load_dataset(build=False)
+        waveforms, _ = dataset.split("train")
+        spectrograms = dataset.representation.forward(waveforms)
+        basis = SpectralBasis.fit(spectrograms, min(AutoencoderConfig().basis_size, len(spectrograms) - 1))
+        coefficients = basis.transform(spectrograms)
+        config = AutoencoderConfig.for_basis(basis.size)
+        std = coefficients.std(axis=0)
+        fit_or_load(
+            lambda: build_autoencoder(config, std),
+            (coefficients, coefficients),
+            (coefficients[:64], coefficients[:64]),
+            run_folder=scratch / "run",
+            config=TrainingConfig(epochs=2),
+            settings={"bench": True},
+            verbose=2,  # no progress bar in a probe
+        )
+        return {}
+
+    return work
+
+
+def _folder_preparation(scratch: Path, source: str, destination: str) -> Callable[[], dict]:
+    """Prepare the folder of audio ``source`` into ``destination`` (hours and clips come back)."""
+    from lib.data.collection import prepare_collection
+
+    def work() -> dict:
+        report = prepare_collection(Path(source), Path(destination), progress=False)
+        return {"hours": report.hours, "clips": report.clips}
+
+    return work
+
+
+PROBES: dict[str, Callable[..., Callable[[], dict]]] = {
+    "preparation": _notes_preparation,
+    "training": _training,
+    "folder_preparation": _folder_preparation,
+}
+
+
+def main(arguments: list[str]) -> int:
+    """Run one probe and print its JSON line: seconds, peak_mib, imports_mib and the work's own figures."""
+    if len(arguments) < 2 or arguments[0] not in PROBES:
+        print(f"usage: python -m lib.lab.memory_probe {{{','.join(PROBES)}}} SCRATCH [ARG ...]", file=sys.stderr)
+        return 2
+    work = PROBES[arguments[0]](Path(arguments[1]), *arguments[2:])
+    imported = peak_mib()
+    started = time.perf_counter()
+    extra = work() or {}
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "imports_mib": imported, **extra}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,113 @@
+"""Run the numbered notebooks headless with papermill, in order, stopping at the first failure.
+
+Usage: ``python -m lib.lab.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
+
+Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time goes to
+``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen dataset's folder
+(``LML_DATASET``, see :mod:`lib.core.paths`). On failure the message names the notebook, the failing
+cell and the error, and the executed copy (with the traceback) is kept.
+
+After a notebook runs, its cell tagged ``results`` (at the top) gets this run's results
+(:func:`lib.lab.report.fill_results_cell`). TensorFlow's C++ start-up notices are kept out of
+the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
+
+Every numbered notebook runs on every dataset and records, inside its metrics, the parts it
+cannot measure there. One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
+collections) runs with the notes and with that dataset, writes to that dataset's outputs, and
+is skipped on a folder of audio: the reason is printed and written to its metrics file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from lib.core.fileio import load_json, save_json
+from lib.core.paths import (
+    DATASET_ENV_VAR,
+    DEFAULT_DATASET,
+    SHIPPED_DATASETS,
+    dataset_choice,
+    metrics_path,
+    outputs_dir,
+    shown,
+)
+from lib.lab.report import fill_results_cell, notebook_dataset
+
+KERNEL_NAME = "latent-music-lab"
+
+
+def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERNEL_NAME) -> float:
+    """Execute one notebook with papermill; return the seconds it took."""
+    import papermill
+
+    output_folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook),
+        str(output_folder / notebook.name),
+        kernel_name=kernel_name,
+        cwd=str(notebook.parent),
+        progress_bar=False,
+        log_output=False,
+    )
+    return time.perf_counter() - started
+
+
+def skip_reason(notebook: Path, dataset: str) -> str | None:
+    """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
+    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("latent_music_lab", {})
+    own = metadata.get("dataset")
+    if own and dataset not in (DEFAULT_DATASET, own):
+        return f"works on the shipped {own} dataset: run it with `make run-all` or `make run-all DATASET={own}`"
+    return None
+
+
+def describe_failure(notebook: Path, error: Exception) -> str:
+    """One readable line for a failed notebook: which cell, which error."""
+    cell = getattr(error, "cell_index", None)
+    execution_count = getattr(error, "exec_count", None)
+    name = getattr(error, "ename", type(error).__name__)
+    value = getattr(error, "evalue", str(error))
+    where = f"cell {cell} (execution count {execution_count})" if cell is not None else "before any cell ran"
+    return f"FAILED {notebook}: {where}: {name}: {value}"
+
+
+def main(arguments: list[str]) -> int:
+    """Run every notebook named in ``arguments``; return a process exit code."""
+    if not arguments:
+        print("usage: python -m lib.lab.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernels
+    if dataset_choice() not in SHIPPED_DATASETS:  # the kernels run in notebooks/: pass an absolute folder
+        os.environ[DATASET_ENV_VAR] = str(Path(dataset_choice()).expanduser().resolve())
+    output_folder = outputs_dir() / "notebooks"
+    timings_path = metrics_path("run_notebooks")
+    timings = load_json(timings_path) if timings_path.exists() else {}
+    for name in arguments:
+        notebook = Path(name).resolve()
+        reason = skip_reason(notebook, dataset_choice())
+        if reason:
+            print(f"skipping {name}: {reason}", flush=True)
+            save_json(metrics_path(notebook.stem), {"skipped": reason, "dataset": dataset_choice()}, overwrite=True)
+            continue
+        print(f"running {name} ...", flush=True)
+        try:
+            seconds = run_notebook(notebook, output_folder)
+        except Exception as error:  # papermill raises several types; all stop the run
+            print(describe_failure(Path(name), error), file=sys.stderr)
+            print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
+            return 1
+        fill_results_cell(output_folder / notebook.name, notebook.stem, dataset=notebook_dataset(notebook))
+        print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
+        # Wall time of the latest run of each notebook, for the README and `make check`.
+        timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        save_json(timings_path, timings, overwrite=True, announce=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

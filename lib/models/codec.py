@@ -1,0 +1,268 @@
+"""The encode/decode API: audio or spectrograms in, latents out, and back to audio.
+
+A :class:`LatentCodec` joins the three pieces a trained autoencoder (or VAE) needs: the
+spectrogram representation, the spectral basis its networks work in, and the encoder and
+decoder models. Later notebooks only talk to this class.
+
+An autoencoder built with a linear path (``lib.models.autoencoder``) is PCA plus learned residuals. A
+:class:`Shrinkage`, chosen on held-out clips by :func:`calibrate_shrinkage`, says how much of
+those residuals the codec applies: all of it where they help on new material, less (down to
+none, which is PCA exactly) where they do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from lib.core.fileio import load_json, save_json
+from lib.models.autoencoder import truncate_latents
+from lib.models.training import load_model
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.metrics import log_mel_magnitude_distance_db
+from lib.spectral.representation import SpectrogramRepresentation
+
+SHRINKAGE_FILE = "shrinkage.json"
+ENCODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.5, 1.0)  # encoder residual shares tried
+DECODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # decoder residual shares tried
+PCA_TIE_DB = 1e-4  # dB: float rounding between the codec's PCA path and the basis's own projection
+
+
+@dataclass(frozen=True)
+class Shrinkage:
+    """Shares of the learned residuals a linear-path codec applies (1: the trained model; 0: PCA).
+
+    ``encoder`` scales the encoder's residual (one value: every latent size is a prefix of the
+    same latent); ``decoder`` maps a latent size to the share of the decoder's residual at
+    that size. ``distances`` records, per size, the calibration's log-mel distances (dB,
+    on magnitudes) of PCA, the full model and the chosen shares.
+    """
+
+    encoder: float = 1.0
+    decoder: dict[int, float] = field(default_factory=dict)
+    calibrated_on: str = ""
+    distances: dict[int, dict[str, float]] = field(default_factory=dict)
+
+    def decoder_share(self, size: int) -> float:
+        """The decoder share for ``size`` numbers: that of the smallest calibrated size >= it (else the largest)."""
+        if not self.decoder:
+            return 1.0
+        sizes = sorted(self.decoder)
+        return self.decoder[next((known for known in sizes if known >= size), sizes[-1])]
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (replacing an earlier calibration of the same model)."""
+        content = asdict(self)
+        content["decoder"] = {str(size): share for size, share in self.decoder.items()}
+        content["distances"] = {str(size): row for size, row in self.distances.items()}
+        return save_json(path, content, overwrite=True)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Shrinkage:
+        """Read a calibration written by :meth:`save`."""
+        content = load_json(path)
+        return cls(
+            encoder=float(content["encoder"]),
+            decoder={int(size): float(share) for size, share in content["decoder"].items()},
+            calibrated_on=content.get("calibrated_on", ""),
+            distances={int(size): row for size, row in content.get("distances", {}).items()},
+        )
+
+
+class LatentCodec:
+    """Encode clips to latent vectors and decode latent vectors to clips.
+
+    Parameters
+    ----------
+    representation : SpectrogramRepresentation
+        Waveform <-> normalised spectrogram.
+    basis : SpectralBasis
+        Spectrogram <-> basis coefficients (the models' coordinates).
+    encoder : keras.Model
+        Coefficients [shape=(n, basis_size)] to latents [shape=(n, latent_dim)]. For a VAE
+        the encoder's first output (the posterior mean) is the latent.
+    decoder : keras.Model
+        Latents [shape=(n, latent_dim)] to coefficients [shape=(n, basis_size)].
+    """
+
+    def __init__(
+        self,
+        representation: SpectrogramRepresentation,
+        basis: SpectralBasis,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        shrinkage: Shrinkage | None = None,
+    ) -> None:
+        if encoder.input_shape[-1] != basis.size:
+            raise ValueError(f"encoder expects {encoder.input_shape[-1]} coefficients, basis has {basis.size}")
+        self.representation = representation
+        self.basis = basis
+        self.encoder = encoder
+        self.decoder = decoder
+        if shrinkage is not None and not self.has_linear_path:
+            raise ValueError("shrinkage needs an autoencoder built with a linear path (lib.models.autoencoder)")
+        self.shrinkage = shrinkage
+
+    @property
+    def has_linear_path(self) -> bool:
+        """Whether the models are PCA plus residuals (``AutoencoderConfig.linear_path``)."""
+        names = {layer.name for layer in self.encoder.layers} | {layer.name for layer in self.decoder.layers}
+        return {"latent_linear", "whitened_coefficients_linear", "whiten"} <= names
+
+    def _coefficient_std(self) -> np.ndarray:
+        """Spread of each basis coefficient [shape=(basis_size,)], as the encoder's whitening holds it."""
+        return np.sqrt(np.asarray(keras.ops.convert_to_numpy(self.encoder.get_layer("whiten").variance))).reshape(-1)
+
+    def linear_latents(self, coefficients: np.ndarray) -> np.ndarray:
+        """The linear path's latents: the first ``latent_dim`` whitened coefficients [shape=(n, latent_dim)]."""
+        std = self._coefficient_std()[: self.latent_dim]
+        return (np.asarray(coefficients, dtype=np.float32)[:, : self.latent_dim] / std).astype(np.float32)
+
+    def linear_coefficients(self, latents: np.ndarray) -> np.ndarray:
+        """The decoder's linear path: latents back to basis coefficients [shape=(n, basis_size)], zeros beyond."""
+        coefficients = np.zeros((len(latents), self.basis.size), dtype=np.float32)
+        coefficients[:, : self.latent_dim] = latents * self._coefficient_std()[: self.latent_dim]
+        return coefficients
+
+    @property
+    def latent_dim(self) -> int:
+        """Numbers per latent vector."""
+        return int(self.decoder.input_shape[-1])
+
+    def encode_spectrograms(self, spectrograms: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+        """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)]."""
+        coefficients = self.basis.transform(spectrograms)
+        outputs = run_model(self.encoder, coefficients, batch_size=batch_size)
+        latents = np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, dtype=np.float32)
+        if self.shrinkage is not None and self.shrinkage.encoder != 1.0:
+            linear = self.linear_latents(coefficients)
+            latents = linear + np.float32(self.shrinkage.encoder) * (latents - linear)
+        return latents
+
+    def encode_audio(self, waveforms: np.ndarray) -> np.ndarray:
+        """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]."""
+        return self.encode_spectrograms(self.representation.forward(waveforms))
+
+    def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None, batch_size: int = 256) -> np.ndarray:
+        """Latents [shape=(n, latent_dim)] to spectrograms in [0, 1], keeping the first ``size`` numbers."""
+        latents = np.asarray(latents, dtype=np.float32)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(f"expected latents of shape (n, {self.latent_dim}), got {latents.shape}")
+        if size is not None:
+            latents = truncate_latents(latents, size)
+        coefficients = run_model(self.decoder, latents, batch_size=batch_size)
+        share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size or self.latent_dim)
+        if share != 1.0:
+            linear = self.linear_coefficients(latents)
+            coefficients = linear + np.float32(share) * (coefficients - linear)
+        return self.basis.inverse(coefficients)
+
+    def decode_audio(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:
+        """Latents [shape=(n, latent_dim)] to waveforms [shape=(n, clip_samples)] via Griffin-Lim."""
+        return self.representation.inverse(self.decode_spectrograms(latents, size=size))
+
+    @classmethod
+    def load(
+        cls, run_folder: str | Path, representation: SpectrogramRepresentation, *, model_name: str = "model.keras"
+    ) -> LatentCodec:
+        """Load a trained model (safe mode), its basis and its shrinkage (if calibrated) from a run folder."""
+        run_folder = Path(run_folder)
+        model = load_model(run_folder / model_name)
+        basis = SpectralBasis.load(run_folder / "basis")
+        shrinkage_path = run_folder / SHRINKAGE_FILE
+        shrinkage = Shrinkage.load(shrinkage_path) if shrinkage_path.exists() else None
+        return cls(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"), shrinkage)
+
+
+def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
+    """``model.predict`` without its per-call set-up: batches through the model in inference mode.
+
+    ``predict`` builds a data pipeline and may trace a function on every call, which costs more
+    than the small dense models here on a few hundred clips (the whole-recording codec calls
+    them once per batch of clips). Returns an array, or a list of arrays for several outputs.
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    pieces = [model(inputs[start : start + batch_size], training=False) for start in range(0, len(inputs), batch_size)]
+    if not pieces:
+        return model.predict(inputs, verbose=0)
+    if isinstance(pieces[0], list | tuple):
+        outputs = range(len(pieces[0]))
+        return [np.concatenate([keras.ops.convert_to_numpy(piece[i]) for piece in pieces]) for i in outputs]
+    return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
+
+
+def magnitude_distance_db(
+    representation: SpectrogramRepresentation, reference: np.ndarray, estimate: np.ndarray
+) -> float:
+    """Mean log-mel distance (dB) between normalised spectrograms [shape=(n, bins, frames)], before any inversion."""
+    config = representation.config
+    return float(
+        np.mean(
+            log_mel_magnitude_distance_db(
+                representation.denormalise(reference),
+                representation.denormalise(estimate),
+                sample_rate=config.sample_rate,
+                n_fft=config.n_fft,
+            )
+        )
+    )
+
+
+def calibrate_shrinkage(
+    codec: LatentCodec, spectrograms: np.ndarray, sizes: Sequence[int], *, calibrated_on: str = ""
+) -> Shrinkage:
+    """Choose how much of the learned residuals to apply, on held-out spectrograms [shape=(n, bins, frames)].
+
+    For each encoder share (``ENCODER_SHRINKAGE_GRID``) every size gets the decoder share
+    (``DECODER_SHRINKAGE_GRID``) with the lowest log-mel distance on the magnitudes; an encoder
+    share counts only if at every size that distance is no worse than PCA's with as many
+    components. Among those, the lowest total wins. Shares 0 and 0 are PCA exactly, so on
+    these clips the calibrated codec is never worse than PCA at any of ``sizes``.
+    """
+    if not codec.has_linear_path:
+        raise ValueError("calibrate_shrinkage needs an autoencoder built with a linear path (lib.models.autoencoder)")
+    if len(spectrograms) == 0:
+        raise ValueError("calibrate_shrinkage needs at least one held-out spectrogram")
+    representation, sizes = codec.representation, sorted(int(size) for size in sizes)
+    coefficients = codec.basis.transform(spectrograms)
+    full_latents = np.asarray(codec.encoder.predict(coefficients, verbose=0), dtype=np.float32)
+    linear_latents = codec.linear_latents(coefficients)
+    pca = {
+        size: magnitude_distance_db(representation, spectrograms, codec.basis.reconstruct(spectrograms, size))
+        for size in sizes
+    }
+    best: tuple[float, float, dict, dict] | None = None
+    full: dict[int, float] = {}
+    for encoder_share in ENCODER_SHRINKAGE_GRID:
+        latents = linear_latents + np.float32(encoder_share) * (full_latents - linear_latents)
+        shares, distances = {}, {}
+        for size in sizes:
+            kept = truncate_latents(latents, size)
+            decoded = np.asarray(codec.decoder.predict(kept, verbose=0), dtype=np.float32)
+            linear = codec.linear_coefficients(kept)
+            tried = {
+                share: magnitude_distance_db(
+                    representation, spectrograms, codec.basis.inverse(linear + np.float32(share) * (decoded - linear))
+                )
+                for share in DECODER_SHRINKAGE_GRID
+            }
+            if encoder_share == 1.0:
+                full[size] = tried[1.0]
+            shares[size] = min(tried, key=tried.get)
+            distances[size] = tried[shares[size]]
+        feasible = all(distances[size] <= pca[size] + PCA_TIE_DB for size in sizes)
+        if feasible and (best is None or sum(distances.values()) < best[0]):
+            best = (sum(distances.values()), encoder_share, shares, distances)
+    if best is None:  # only float rounding can rule out shares 0 and 0 (PCA itself): fall back to them
+        best = (sum(pca.values()), 0.0, dict.fromkeys(sizes, 0.0), dict(pca))
+    _, encoder_share, shares, distances = best
+    return Shrinkage(
+        encoder=encoder_share,
+        decoder=shares,
+        calibrated_on=calibrated_on,
+        distances={size: {"pca": pca[size], "full_model": full[size], "chosen": distances[size]} for size in sizes},
+    )

@@ -1,0 +1,437 @@
+"""Training with the habits users expect: progress, TensorBoard, checkpoints, resume, early stop.
+
+``fit_or_load`` trains a model in a run folder, or loads the finished model when the folder
+already holds one trained with the same settings (its *fingerprint*). A run that was
+interrupted (killed, Ctrl-C) resumes the next time from its last backup (Keras's
+``BackupAndRestore``, saved at most every ``BACKUP_SECONDS``); the epoch history survives in
+``history.csv``.
+
+Run folder layout::
+
+    model.keras      the finished model (written atomically, loaded with safe mode on)
+    best.weights.h5  the best weights by validation loss, kept while training (and across resumes)
+    training.json    fingerprint, epochs run, seconds, final losses
+    history.csv      one row per epoch, across resumes
+    backup/          resume state (removed by Keras when training completes)
+    tensorboard/     logs for `tensorboard --logdir outputs/`
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from lib.core.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy, settings_hash
+from lib.core.paths import shown
+from lib.models import distribute
+
+logger = logging.getLogger(__name__)
+
+
+SCHEDULES = ("plateau", "cosine")
+BACKUP_SECONDS = 30.0  # least time between two saves of a run's resume state
+COSINE_FLOOR = 0.02  # the cosine schedule's last learning rate, as a share of the first
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to fit: the same fields make the same fingerprint."""
+
+    epochs: int = 100  # upper bound; early stopping may end sooner
+    batch_size: int = 64  # examples per step
+    learning_rate: float = 1e-3  # Adam's initial step size
+    patience: int = 20  # epochs without validation improvement before stopping
+    seed: int = 0  # for weights, shuffling and dropout
+    warmup_epochs: int = 0  # epochs (e.g. a KL warm-up) before early stopping and LR decay may act
+    schedule: str = "plateau"  # "plateau": halve the rate when validation stalls; "cosine": to 2% over `epochs`
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+
+def fingerprint(*parts: object) -> str:
+    """Short hash of JSON-serialisable settings, naming what a saved model was trained with."""
+    return settings_hash(list(parts))
+
+
+@dataclass
+class TrainingResult:
+    """A trained (or loaded) model with its history."""
+
+    model: keras.Model
+    history: dict[str, list[float]]  # per-epoch values, e.g. loss and val_loss
+    seconds: float  # wall-clock time of training, summed over resumed runs
+    loaded_from_cache: bool
+
+
+def save_model(model: keras.Model, path: str | Path) -> Path:
+    """Save a ``.keras`` file atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` file with safe mode on (no arbitrary code, no lambdas)."""
+    # Importing the modules registers their serialisable classes for safe-mode loading.
+    import lib.models.conditional
+    import lib.models.vae  # noqa: F401
+    from lib.models.autoencoder import load_keras
+
+    return load_keras(path)
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """Per-epoch values from a Keras ``CSVLogger`` file."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in keys}
+
+
+class EpochShuffledBatches:
+    """Batches of arrays in an order that depends only on the seed and the epoch number.
+
+    Keras shuffles arrays with a random state that restarts when a run resumes, so a run killed
+    after epoch 3 would see epoch 0's order again at epoch 4. Here the order of epoch ``e`` is a
+    stateless shuffle seeded by ``(seed, e)``: a resumed run sees exactly the batches an
+    uninterrupted one would. ``inputs`` is an array or a dict of arrays (a model's named inputs);
+    ``targets`` an array, a dict of arrays, or None (the model computes its own loss).
+    :meth:`callback` sets the epoch as ``fit`` starts it; ``dataset`` is the ``tf.data``
+    pipeline that ``fit`` reads, re-ordered each time it is iterated.
+    """
+
+    def __init__(self, inputs, targets, *, batch_size: int, seed: int) -> None:
+        import tensorflow as tf
+
+        first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+        count = len(first)
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        data = inputs if targets is None else (inputs, targets)
+        tensors = tf.nest.map_structure(tf.constant, data)
+
+        def order(_):
+            indices = tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), self.epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(indices)
+
+        self.dataset = (
+            tf.data.Dataset.range(1)
+            .flat_map(order)
+            .batch(batch_size)
+            .map(lambda rows: tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), tensors))
+            .prefetch(2)
+            .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+        )
+        self.dataset = distribute.shard_by_data(self.dataset)  # each worker's part of every batch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
+        self.epoch.assign(epoch)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that sets the epoch before ``fit`` iterates the dataset for it."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch))
+
+
+class _Backup(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore`` at most every ``BACKUP_SECONDS``, with the layers' random states.
+
+    Writing weights and optimizer state after every epoch cost about a tenth of an epoch of the
+    lab's larger models; an interrupted run now repeats at most ``BACKUP_SECONDS`` of epochs.
+    The repeated epochs see the same batches and random numbers (the seed generators' states,
+    which ``BackupAndRestore`` does not keep, are saved beside the weights), so a resumed run
+    still ends where an uninterrupted one does; :func:`fit_or_load` drops the history rows of the
+    epochs after the backup before it resumes.
+    """
+
+    def __init__(self, backup_folder: Path) -> None:
+        super().__init__(str(backup_folder))
+        self.folder = Path(backup_folder)
+        self.saved_at = 0.0
+
+    def _states(self) -> list:
+        return [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+
+    def _state_path(self, epochs: int) -> Path:
+        return self.folder / f"random_state-{epochs}.npy"
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        path = self._state_path(backed_up_epochs(self.folder.parent))  # the states saved with those weights
+        if path.exists():
+            saved = load_npy(path)
+            states = self._states()
+            if len(saved) == len(states):
+                for variable, value in zip(states, saved):
+                    variable.assign(value)
+        self.saved_at = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch, self._last_batch_seen = epoch + 1, 0
+        if time.monotonic() - self.saved_at < BACKUP_SECONDS:
+            return
+        # The random states are named by epoch and the older ones removed only once the weights of
+        # this epoch are saved: a run killed in between resumes from a matching pair.
+        states = [keras.ops.convert_to_numpy(v) for v in self._states()]
+        if states:
+            save_npy(self._state_path(epoch + 1), np.stack(states), overwrite=True, announce=False)
+        self._save_model()
+        for stale in self.folder.glob("random_state-*.npy"):
+            if stale != self._state_path(epoch + 1):
+                stale.unlink(missing_ok=True)
+        self.saved_at = time.monotonic()
+
+
+def backed_up_epochs(run_folder: Path) -> int:
+    """Epochs finished when the run's resume state was last saved (0 without one)."""
+    metadata = Path(run_folder) / "backup" / "training_metadata.json"
+    return int(load_json(metadata).get("epoch", 0)) if metadata.exists() else 0
+
+
+def _keep_history_rows(path: Path, epochs: int) -> None:
+    """Drop ``history.csv``'s rows after the first ``epochs`` (epochs a resumed run repeats)."""
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    if len(lines) > epochs + 1:
+        atomic_write_bytes(path, "".join(lines[: epochs + 1]).encode(), overwrite=True, announce=False)
+
+
+class _ValidationWatch(keras.callbacks.Callback):
+    """Best weights, early stopping and learning-rate halving on ``val_loss``, all resumable.
+
+    The same rules as Keras's ``EarlyStopping(restore_best_weights=True)`` and
+    ``ReduceLROnPlateau(factor=0.5)``, ignoring the warm-up epochs, but with their state rebuilt
+    from ``history.csv`` when a run resumes and the best weights kept on disk
+    (``best.weights.h5``), not in memory: a run killed and resumed ends with the weights of the
+    best epoch over the whole run, as one that never stopped does.
+    """
+
+    plateau_min_delta = 1e-4  # ReduceLROnPlateau's default: smaller gains count as a plateau
+
+    def __init__(self, run_folder: Path, *, patience: int, plateau_patience: int | None, warmup_epochs: int) -> None:
+        super().__init__()
+        self.run_folder = run_folder
+        self.patience, self.plateau_patience, self.warmup_epochs = patience, plateau_patience, warmup_epochs
+        self.weights_path = run_folder / "best.weights.h5"
+
+    def on_train_begin(self, logs=None):
+        self.best = self.plateau_best = float("inf")
+        self.wait = self.plateau_wait = 0
+        # Epochs finished before an interruption: replay them (their learning-rate changes are
+        # already in the optimizer state that BackupAndRestore brought back).
+        for epoch, loss in enumerate(read_history(self.run_folder / "history.csv").get("val_loss", [])):
+            self._observe(epoch, loss)
+
+    def _observe(self, epoch: int, loss: float) -> tuple[bool, bool]:
+        """Update the state with one epoch's loss: (improved, plateau reached)."""
+        if epoch < self.warmup_epochs:
+            return False, False
+        improved = loss < self.best
+        self.best, self.wait = (loss, 0) if improved else (self.best, self.wait + 1)
+        if self.plateau_patience is None or loss < self.plateau_best - self.plateau_min_delta:
+            self.plateau_best, self.plateau_wait = loss, 0
+            return improved, False
+        self.plateau_wait += 1
+        if self.plateau_wait >= self.plateau_patience:
+            self.plateau_wait = 0
+            return improved, True
+        return improved, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        improved, plateau = self._observe(epoch, float(logs["val_loss"]))
+        if improved:
+            temporary = self.weights_path.with_name(".best.partial.weights.h5")
+            self.model.save_weights(temporary, overwrite=True)
+            os.replace(temporary, self.weights_path)
+        if plateau:
+            optimizer = self.model.optimizer
+            optimizer.learning_rate.assign(0.5 * float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if epoch >= self.warmup_epochs and self.wait >= self.patience and epoch > 0:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.weights_path.exists():
+            self.model.load_weights(self.weights_path)
+
+
+class _Stopwatch(keras.callbacks.Callback):
+    """Adds each epoch's seconds to ``training.json``'s running total, so resumed runs count too."""
+
+    def __init__(self, state_path: Path, base: dict) -> None:
+        super().__init__()
+        self.state_path = state_path
+        self.base = base
+        self.epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.base["seconds"] = self.base.get("seconds", 0.0) + time.perf_counter() - self.epoch_started
+        self.base["epochs_run"] = epoch + 1
+        save_json(self.state_path, self.base, overwrite=True, announce=False)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """One line per training run that updates in place: epochs done, losses, time (tqdm, stdout).
+
+    Replaces Keras's line per epoch: a notebook shows the run's progress, not a log wall, and
+    the curves after it tell the story (TensorBoard and ``history.csv`` keep every epoch).
+    Outside a terminal or notebook the carriage returns leave a plain text trail.
+    """
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.name, self.epochs = name, epochs
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc=self.name, unit="epoch", file=sys.stdout, ncols=110, mininterval=2.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown_logs = {key: logs[key] for key in ("loss", "val_loss") if key in logs}
+        self.bar.set_postfix({key: f"{value:.4g}" for key, value in shown_logs.items()}, refresh=False)
+        self.bar.update(epoch + 1 - self.bar.n)  # a resumed run starts past zero
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()  # draws the final state
+
+
+def _count(data) -> int:
+    """Examples in ``(inputs, targets)`` or ``inputs``, where inputs may be a dict of arrays."""
+    inputs = data[0] if isinstance(data, tuple) else data
+    return len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
+
+
+def _learning_rate(config: TrainingConfig, examples: int):
+    """Adam's learning rate: a number (halved on plateaus by the watch) or a cosine schedule over every step."""
+    if config.schedule == "plateau":
+        return config.learning_rate
+    steps = config.epochs * max(1, -(-examples // config.batch_size))
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=COSINE_FLOOR)
+
+
+def fit_or_load(
+    build: Callable[[], keras.Model],
+    train_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
+    valid_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
+    *,
+    run_folder: str | Path,
+    config: TrainingConfig,
+    settings: dict,
+    loss: str | dict | None = "mse",
+    retrain: bool = False,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int = 0,
+    strategy=None,
+) -> TrainingResult:
+    """Train ``build()`` in ``run_folder``, resuming or reusing earlier work where it matches.
+
+    Parameters
+    ----------
+    build : callable
+        Returns a fresh, uncompiled model (or one whose ``compile`` takes only an optimizer,
+        when ``loss`` is None, as the VAE does).
+    train_data, valid_data : (inputs, targets) or inputs
+        Arrays for ``fit``; a single array means inputs only (the model computes its own loss).
+    settings : dict
+        Everything else that shapes the model (its config, the data's fingerprint); with
+        ``config`` it makes the fingerprint under which the finished model is cached.
+    retrain : bool
+        Ignore a finished model and train again (the old files are replaced, with a log line).
+    verbose : int
+        Keras's own output; 0 (the default) leaves one progress bar per run instead.
+    strategy : tf.distribute.Strategy, optional
+        Where to train (default: ``lib.models.distribute.make_strategy()``, chosen by
+        ``LML_DISTRIBUTION``). Under any strategy but the default, the returned model is the
+        saved one reloaded, so everything after training runs locally.
+    """
+    run_folder = Path(run_folder)
+    model_path, state_path = run_folder / "model.keras", run_folder / "training.json"
+    key = fingerprint(settings, vars(config))
+    state = load_json(state_path) if state_path.exists() else {}
+    if not retrain and state.get("fingerprint") == key and state.get("finished") and model_path.exists():
+        logger.info("loading the finished model from %s (same settings)", shown(model_path))
+        return TrainingResult(load_model(model_path), read_history(run_folder / "history.csv"), state["seconds"], True)
+    if state.get("fingerprint") != key or retrain or state.get("finished"):
+        # Different settings (or a requested retrain): earlier resume state must not leak in.
+        if run_folder.exists():
+            logger.info("starting a fresh run in %s (replacing earlier files)", shown(run_folder))
+        for stale in ("backup", "tensorboard", "history.csv", "best.weights.h5", "model.keras"):
+            target = run_folder / stale
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        state = {"fingerprint": key, "settings": settings, "training": vars(config), "seconds": 0.0}
+    else:
+        logger.info("resuming the interrupted run in %s", shown(run_folder))
+        _keep_history_rows(run_folder / "history.csv", backed_up_epochs(run_folder))
+    state["finished"] = False
+    save_json(state_path, state, overwrite=True)
+
+    strategy = strategy or distribute.make_strategy()
+    distributed = strategy is not distribute.make_strategy("default")
+    if distributed:
+        logger.info("training under %s", distribute.describe(strategy))
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = build()
+        optimizer = keras.optimizers.Adam(_learning_rate(config, _count(train_data)))
+        model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
+    inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
+    batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
+    callbacks = [
+        _Backup(run_folder / "backup"),
+        # Extra callbacks run before the loggers, so values they add to the logs are recorded.
+        *(extra_callbacks or []),
+        batches.callback(),
+        _ValidationWatch(
+            run_folder,
+            patience=config.patience,
+            plateau_patience=max(2, config.patience // 3) if config.schedule == "plateau" else None,
+            warmup_epochs=config.warmup_epochs,
+        ),
+        keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
+        keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
+        _Stopwatch(state_path, state),
+        *([ProgressBar(f"training {run_folder.name}", config.epochs)] if verbose == 0 else []),
+    ]
+    model.fit(
+        batches.dataset,
+        validation_data=valid_data,
+        epochs=config.epochs,
+        shuffle=False,  # the batches are already shuffled, by epoch (EpochShuffledBatches)
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    save_model(model, model_path)
+    (run_folder / "best.weights.h5").unlink(missing_ok=True)  # the final model holds the best weights
+    state["finished"] = True
+    save_json(state_path, state, overwrite=True)
+    if distributed:  # evaluation after training is local: the saved model, outside the strategy
+        model = load_model(model_path)
+    return TrainingResult(model, read_history(run_folder / "history.csv"), state["seconds"], False)

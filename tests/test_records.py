@@ -1,0 +1,128 @@
+"""Stage 4's record is built in lib: its keys, and targets that follow the figures across their thresholds."""
+
+from __future__ import annotations
+
+import copy
+
+from lib.measure import records
+
+REAL_SHARES = {"keys": 0.5, "strings": 0.5}
+
+
+def scores(frechet: float, *, ndb: float = 0.1, shares=None, nearest: float = 2.0) -> dict:
+    return {
+        "frechet_distance": frechet,
+        "ndb_over_k": ndb,
+        "family_shares": shares or dict(REAL_SHARES),
+        "nearest_train_distance": nearest,
+    }
+
+
+def unconditional() -> dict:
+    return {
+        "vae": scores(10.0),
+        "ae_noise": scores(20.0),
+        "pca_gaussian": scores(15.0),
+        "ae_mixture": scores(12.0),
+        "cvae_label_prior": scores(9.0),
+        "real_floor": scores(9.0),
+        "real_test_roundtrip": scores(6.5, nearest=1.5),
+    }
+
+
+def label_parts(label_accuracy: float = 0.85, swap_share: float = 0.7):
+    transfer = {
+        "condition_swap": {"target_share": swap_share, "onset_correlation": 0.4, "chroma_correlation": 0.5},
+        "random_target_clip": {"target_share": 0.9, "onset_correlation": 0.1, "chroma_correlation": 0.2},
+    }
+    return records.label_control(
+        {"label_accuracy": label_accuracy, "frechet_distance": 11.0},
+        {"a": 0.95, "b": 0.92},
+        {"loudness_db": {"a": 0.95, "b": 0.92}, "brightness_octaves": {"a": 0.91, "b": 0.97}},
+        {"loudness_db": []},
+        {"labels": ["a", "b"]},
+        transfer,
+        transfer_clips=8,
+        transfer_pairs=16,
+        real_floor=6.0,
+        needs_pitch="needs a pitch condition",
+    )
+
+
+def test_generation_targets_follow_the_figures():
+    figures = unconditional()
+    assert all(records.generation_targets(figures, REAL_SHARES).values())
+    worse = copy.deepcopy(figures)
+    worse["vae"]["frechet_distance"] = 16.0  # above PCA-Gaussian, still within 2x the floor
+    targets = records.generation_targets(worse, REAL_SHARES)
+    assert not targets["vae_frechet_below_ae_noise_and_pca_gaussian"] and targets["vae_frechet_within_2x_real_floor"]
+    dropped = copy.deepcopy(figures)
+    dropped["vae"]["family_shares"] = {"keys": 0.9, "strings": 0.1}
+    assert not records.generation_targets(dropped, REAL_SHARES)["vae_no_family_dropped"]
+    memorised = copy.deepcopy(figures)
+    memorised["vae"]["nearest_train_distance"] = 1.0
+    assert not records.generation_targets(memorised, REAL_SHARES)["vae_no_memorisation"]
+
+
+def test_a_label_dataset_records_why_the_note_parts_are_skipped():
+    record = records.control_record(
+        unconditional(),
+        label_parts(),
+        mixture_selection={"k": 4},
+        clips=32,
+        real_family_shares=REAL_SHARES,
+        training={},
+    )
+    assert list(record) == [
+        "comparisons",
+        "unconditional",
+        "conditional",
+        "octave_up",
+        "transfer",
+        "disentanglement",
+        "instrument",
+        "melody",
+        "training",
+        "targets",
+    ]
+    assert record["octave_up"] == {"skipped": "needs a pitch condition"}
+    assert record["transfer"]["pairs"] == 16 and record["conditional"]["loudness_spearman_min"] == 0.92
+    assert all(record["targets"].values())
+    assert record["comparisons"] == {"vae_frechet_below_ae_mixture": True, "cvae_label_prior_frechet_below_vae": True}
+    _, missed = label_parts(label_accuracy=0.79, swap_share=0.59)
+    assert not missed["label_requests_judged_as_requested_at_least_0_8"]
+    assert not missed["transfer_target_share_at_least_0_6"]
+
+
+def test_note_control_targets_and_parts():
+    edit = {"within_50_cents": 0.95, "rms_change_db": 1.0, "family_share": 0.9}
+    parts, targets = records.note_control(
+        {"pitch_accuracy": 0.95, "pitch_within_50_cents": 0.93, "family_accuracy": 0.91, "frechet_distance": 11.0},
+        {"keys": 0.95},
+        {"pitch +12": edit, "family swap": edit},
+        {"pitch +12": edit, "family swap": edit},
+        {"within_50_cents": 0.1, "rms_change_db": 0.0, "family_share": 0.5},
+        edit_clips=8,
+        instrument={"within": 0.95},
+        melody={"within": 0.92, "cents": [1.0, 2.0]},
+        real_floor=6.0,
+    )
+    assert all(targets.values())
+    assert "cents" not in parts["melody"] and parts["transfer"]["condition_swap"]["target_family_share"] == 0.9
+    _, louder = records.note_control(
+        {"pitch_accuracy": 0.95, "pitch_within_50_cents": 0.93, "family_accuracy": 0.89, "frechet_distance": 13.0},
+        {"keys": 0.95},
+        {"pitch +12": {**edit, "rms_change_db": 3.5}, "family swap": edit},
+        {"pitch +12": edit, "family swap": edit},
+        {"within_50_cents": 0.6, "rms_change_db": 0.0, "family_share": 0.5},
+        edit_clips=8,
+        instrument={"within": 0.95},
+        melody={"within": 0.92},
+        real_floor=6.0,
+    )
+    assert [name for name, reached in louder.items() if not reached] == [
+        "conditional_family_accuracy_at_least_0_9",
+        "conditional_frechet_within_2x_real_floor",
+        "octave_up_loudness_within_3_db",
+        "pitch_shuffled_control_fails_pitch_check",
+    ]
