@@ -76,5 +76,20 @@ def test_the_notes_and_a_folder_answer_the_same_questions(smoke_folder, tmp_path
         assert attributes.shape == (dataset.counts()["train"], len(ATTRIBUTES)) and np.isfinite(attributes).all()
         assert isinstance(dataset.describe(dataset.manifest[0]), str)
     assert notes.has_note_labels and not folder.has_note_labels
+    first = notes.manifest[0]
+    assert notes.title(first) == f"{first['name']} {first['pitch']} v{first['velocity']}"
+    assert folder.title(folder.manifest[0]) == folder.describe(folder.manifest[0])
     with pytest.raises(ValueError, match="unknown split"):
         folder.split("validation")
+
+
+def test_a_note_is_found_by_program_pitch_and_velocity():
+    rows = [
+        {"program": 0, "pitch": 60, "velocity": 100},
+        {"program": 0, "pitch": 60, "velocity": 60},
+        {"program": 40, "pitch": 60, "velocity": 60},
+    ]
+    assert note_dataset.find_note(rows, 0, 60) == 0
+    assert note_dataset.find_note(rows, 0, 60, 60) == 1
+    assert note_dataset.find_note(rows, 40, 60) == 2
+    assert note_dataset.find_note(rows, 40, 61) is None

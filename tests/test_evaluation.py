@@ -135,3 +135,9 @@ def test_identity_autoencoder_equals_pca_in_the_sweep():
         assert ae_row["log_mel_distance_db"] == pytest.approx(pca_row["log_mel_distance_db"], abs=1e-3)
     assert rows[2]["log_mel_distance_db"] < rows[0]["log_mel_distance_db"]
     assert audio["autoencoder", 6].shape == (4, SAMPLE_RATE)
+
+
+def test_class_indices_name_positions_and_refuse_unknown_names():
+    assert evaluation.class_indices(["b", "a", "b"], ("a", "b", "c")).tolist() == [1, 0, 1]
+    with pytest.raises(ValueError):
+        evaluation.class_indices(["d"], ("a", "b"))

@@ -18,7 +18,13 @@ import pytest
 
 from lib.core.paths import PROJ_ROOT
 from lib.data import dataset as note_dataset
-from lib.lab.explorer import ControlSettings, ExplorerSettings, LatentExplorer, default_conditional_explorer
+from lib.lab.explorer import (
+    ControlSettings,
+    ExplorerSettings,
+    LatentExplorer,
+    default_conditional_explorer,
+    spectrograms_differ,
+)
 from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
 from lib.models.codec import LatentCodec
 from lib.models.conditional import ConditionalCodec, ConditionSpace, build_conditional_vae
@@ -252,3 +258,10 @@ def test_voila_app_in_a_real_browser(model_folder, conditional_folder, smoke_dat
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+def test_spectrograms_differ_beyond_a_share_of_the_peak():
+    first = np.zeros((4, 3), np.float32)
+    first[0, 0] = 1.0
+    assert not spectrograms_differ(first, first + 5e-4)
+    assert spectrograms_differ(first, first + 2e-3)

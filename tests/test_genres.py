@@ -7,6 +7,7 @@ import pytest
 import soundfile
 
 from lib.data import genres
+from lib.data.synth import render_score
 
 
 def test_a_chorale_becomes_four_parts_of_notes_and_audio_with_its_rhythm():
@@ -14,7 +15,7 @@ def test_a_chorale_becomes_four_parts_of_notes_and_audio_with_its_rhythm():
     notes = genres.score_notes(chorale)
     assert len({note.part for note in notes}) == 4
     assert all(note.end > note.start and 0 <= note.pitch < 128 for note in notes)
-    audio = genres.render_notes(notes, 0, sample_rate=16_000, seconds=4.0)
+    audio = render_score(notes, 0, sample_rate=16_000, seconds=4.0)
     assert audio.shape == (5 * 16_000,)  # 4 s of score, 1 s of release
     assert float(np.max(np.abs(audio))) == pytest.approx(0.9, abs=1e-6)
     onsets = sorted({round(note.start * 16_000) for note in notes if note.start < 4.0})

@@ -81,3 +81,11 @@ def test_descriptors_measure_known_signals():
     assert analysis.rms_db(0.5 * low) - analysis.rms_db(low) == pytest.approx(-6.02, abs=0.01)
     centroids = analysis.spectral_centroid_hz(np.stack([low, high]), sample_rate=16_000)
     assert centroids[0] == pytest.approx(220, rel=0.05) and centroids[1] == pytest.approx(440, rel=0.05)
+
+
+def test_latents_pad_with_zeros_to_a_size():
+    latents = np.arange(6, dtype=np.float32).reshape(2, 3)
+    padded = latent.pad_latents(latents, 5)
+    assert padded.shape == (2, 5) and np.array_equal(padded[:, :3], latents) and not padded[:, 3:].any()
+    with pytest.raises(ValueError, match="do not fit"):
+        latent.pad_latents(latents, 2)

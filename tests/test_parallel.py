@@ -36,3 +36,15 @@ def test_shares_in_processes_come_back_in_order():
     assert [len(part) for part in parts] == [6, 5] or [len(part) for part in parts] == [5, 6]
     assert np.array_equal(np.concatenate(parts), -values)
     assert [len(part) for part in map_in_processes(np.negative, values[:1], workers=2)] == [1]  # one item: here
+
+
+def interrupt_handlers(share: list) -> list[bool]:
+    """Whether Ctrl-C is ignored in the process that runs this share."""
+    import signal
+
+    return [signal.getsignal(signal.SIGINT) == signal.SIG_IGN for _ in share]
+
+
+def test_worker_processes_leave_interrupts_to_the_parent():
+    assert map_in_processes(interrupt_handlers, [0, 1], workers=2) == [[True], [True]]
+    assert interrupt_handlers([0]) == [False]  # this process still takes Ctrl-C

@@ -275,3 +275,23 @@ def load_report(path):
     import json
 
     return json.loads(path.read_text())
+
+
+def test_whole_files_encode_and_frames_decode_as_the_stream_functions_do(tmp_path, pca_model):
+    from lib.measure.recording_report import encode_files, read_file
+
+    codec, hop = pca_model.codec, 14_080
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, 0.3 * gliding_tone(2.5), RATE)
+    (latents,) = encode_files(codec, [path], latent_size=16, clip_hop_samples=hop)
+    waveform, _ = read_file(path, RATE)
+    expected, _ = recording.encode_stream(codec, [waveform], latent_size=16, clip_hop_samples=hop)
+    np.testing.assert_array_equal(latents, expected)
+    decoded = recording.decode_frames(codec, latents, clip_hop_samples=hop)
+    samples = (len(latents) - 1) * hop + RATE
+    assert decoded.shape == (samples,)
+    np.testing.assert_allclose(
+        decoded,
+        np.concatenate(list(recording.decode_stream(codec, latents, samples=samples, clip_hop_samples=hop))),
+        atol=1e-6,
+    )

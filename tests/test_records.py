@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+import pandas as pd
+
 from lib.measure import records
 
 REAL_SHARES = {"keys": 0.5, "strings": 0.5}
@@ -125,4 +128,65 @@ def test_note_control_targets_and_parts():
         "conditional_frechet_within_2x_real_floor",
         "octave_up_loudness_within_3_db",
         "pitch_shuffled_control_fails_pitch_check",
+    ]
+
+
+def rate_distortion(autoencoder_db: list[float], pca_db: list[float], *, opus_db: float = 9.0) -> pd.DataFrame:
+    sizes = [8, 16, 32]
+    rows = [
+        {"method": "autoencoder", "latent_dim": size, "compression_ratio": 4096 / size, "bitrate_kbps": size / 8}
+        | {"log_mel_distance_db": value}
+        for size, value in zip(sizes, autoencoder_db)
+    ]
+    rows += [
+        {"method": "pca", "latent_dim": size, "compression_ratio": 4096 / size, "bitrate_kbps": size / 8}
+        | {"log_mel_distance_db": value}
+        for size, value in zip(sizes, pca_db)
+    ]
+    rows.append(
+        {"method": "opus", "latent_dim": np.nan, "compression_ratio": 20.0, "bitrate_kbps": 6.0}
+        | {"log_mel_distance_db": opus_db}
+    )
+    return pd.DataFrame(rows)
+
+
+def test_compression_targets_follow_the_rate_distortion_rows():
+    good = rate_distortion([5.0, 4.0, 3.0], [6.0, 5.0, 4.0])
+    targets = records.compression_targets(good, good, oracle_db=2.0, converged=True)
+    assert all(targets.values()) and "heldout_1db_better_at_8_16" in targets
+    flat = rate_distortion([5.0, 4.0, 4.0], [6.0, 5.0, 3.9])  # stops falling, and loses to PCA at 32
+    targets = records.compression_targets(flat, None, oracle_db=2.0, converged=False)
+    assert not targets["rate_distortion_keeps_falling"] and not targets["never_worse_than_pca_test"]
+    assert not targets["training_converged"] and "never_worse_than_pca_heldout" not in targets
+    assert not records.compression_targets(good, None, oracle_db=1.0, converged=True)["within_1_5_db_of_oracle_at_100x"]
+    row = records.json_rows(good.assign(pca_same_size_db=np.nan), ("method", "pca_same_size_db"))
+    assert row[0] == {"method": "autoencoder", "pca_same_size_db": None}
+
+
+def test_genre_and_recording_targets():
+    reconstruction = [
+        {"genre": g, "method": m, "latent_dim": 8, "log_mel_distance_db": d}
+        for g in ("chorale", "fiddle")
+        for m, d in (("autoencoder", 5.0), ("pca", 5.5))
+    ]
+    transfer = {
+        "condition_swap": {"target_share": 0.65, "onset_correlation": 0.3, "chroma_correlation": 0.4},
+        "random_target_phrase": {"onset_correlation": 0.0, "chroma_correlation": 0.1},
+    }
+    targets = records.genre_targets(reconstruction, judge_accuracy=0.81, requested_share=0.7, transfer=transfer)
+    assert all(targets.values())
+    reconstruction[0]["log_mel_distance_db"] = 5.6
+    assert not records.genre_targets(reconstruction, judge_accuracy=0.81, requested_share=0.7, transfer=transfer)[
+        "autoencoder_never_worse_than_pca"
+    ]
+    prediction = {1: {"sequence_model": 1.0, "repeat_last_frame": 1.5, "training_mean": 1.2}}
+    generation = {"sequence_model": 10.0, "independent_samples": 12.0, "real_floor": 6.0}
+    codec = {"seam_ratio": {"recording codec": 1.05}}
+    assert all(records.recordings_targets(codec, prediction, generation, 0.7, seam_target=1.1).values())
+    prediction[2] = {"sequence_model": 1.3, "repeat_last_frame": 1.5, "training_mean": 1.2}
+    missed = records.recordings_targets(codec, prediction, generation, 0.69, seam_target=1.0)
+    assert [name for name, reached in missed.items() if not reached] == [
+        "seams_within_10_percent",
+        "prediction_beats_both_baselines_at_every_horizon",
+        "judged_as_requested_at_least_0_7",
     ]

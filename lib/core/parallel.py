@@ -13,6 +13,7 @@ import atexit
 import itertools
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
@@ -60,8 +61,21 @@ def map_in_processes(function: Callable[..., Result], array: Sequence, *, worker
     return list(_pool(workers).map(function, [array[start:end] for start, end in itertools.pairwise(bounds)]))
 
 
+def spawned_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (the caller may hold TensorFlow's threads, which forking
+    would copy). The workers leave Ctrl-C to the parent, which stops the pool: an interrupt, or a Jupyter
+    kernel shutting down, prints no traceback per worker."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_interrupts_to_parent
+    )
+
+
+def _leave_interrupts_to_parent() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     if workers not in _POOLS:
-        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOLS[workers] = spawned_pool(workers)
         atexit.register(_POOLS[workers].shutdown)
     return _POOLS[workers]

@@ -52,6 +52,10 @@ class ClipDataset:
         """A clip in words."""
         raise NotImplementedError
 
+    def title(self, row: dict) -> str:
+        """A clip in a few words, for a figure's title (its description unless a dataset has shorter)."""
+        return self.describe(row)
+
     def indices(self, split: str) -> np.ndarray:
         """Row indices of one split."""
         if split not in SPLITS:

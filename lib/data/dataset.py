@@ -167,6 +167,10 @@ class NoteDataset(ClipDataset):
         """A clip in words: preset, pitch and velocity."""
         return f"{row['name']} · pitch {row['pitch']} · vel {row['velocity']}"
 
+    def title(self, row: dict) -> str:
+        """A clip in a few words: preset, MIDI pitch, velocity ("Piano 60 v100")."""
+        return f"{row['name']} {row['pitch']} v{row['velocity']}"
+
     def clips(self, indices: np.ndarray) -> np.ndarray:
         """Waveforms [shape=(len(indices), clip_samples)] of manifest rows."""
         return self.waveforms[np.asarray(indices, dtype=np.int64)]
@@ -323,6 +327,15 @@ def _read_manifest(path: Path) -> list[dict]:
             row[key] = int(row[key])
         row["label"] = row["family"]
     return rows
+
+
+def find_note(rows: list[dict], program: int, pitch: int, velocity: int | None = None) -> int | None:
+    """Position in ``rows`` (manifest rows of notes) of the first clip of this program and MIDI pitch
+    (and velocity, if given); None if there is none."""
+    for position, row in enumerate(rows):
+        if row["program"] == program and row["pitch"] == pitch and (velocity is None or row["velocity"] == velocity):
+            return position
+    return None
 
 
 def main() -> None:

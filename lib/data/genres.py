@@ -31,7 +31,8 @@ import soundfile
 
 from lib.core.fileio import atomic_write_bytes, load_json, save_json, settings_hash
 from lib.core.paths import shown
-from lib.data.synth import soundfont_path
+from lib.core.parallel import spawned_pool
+from lib.data.synth import render_score
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ GENRES: dict[str, tuple[str, tuple[str, ...]]] = {
     "fiddle_tune": ("ryansMammoth", (".abc",)),
 }
 PALETTE: dict[int, str] = {0: "piano", 6: "harpsichord", 19: "organ", 48: "strings"}  # GM program -> name
-MIDI_CHANNELS = tuple(channel for channel in range(16) if channel != 9)  # 9 is the drum channel
 
 
 @dataclass(frozen=True)
@@ -115,45 +115,6 @@ def score_notes(path: Path) -> list[ScoreNote]:
     if not notes:
         raise ValueError("holds no notes")
     return sorted(notes, key=lambda note: (note.start, note.part, note.pitch))
-
-
-def render_notes(notes: list[ScoreNote], program: int, *, sample_rate: int, seconds: float) -> np.ndarray:
-    """Mono float32 audio [shape=(samples,)] of the notes that start within ``seconds``.
-
-    Each part plays on its own MIDI channel (so unisons between parts do not cut each other
-    off), all with ``program``; notes still sounding at ``seconds`` are released there, and one
-    second of release tail follows. Peak-normalised to 0.9.
-    """
-    import tinysoundfont
-
-    synth = tinysoundfont.Synth(samplerate=sample_rate)
-    font = synth.sfload(str(soundfont_path()))
-    for channel in MIDI_CHANNELS:
-        synth.program_select(channel, font, 0, program)
-    events = []  # (time, order, kind, channel, pitch, velocity): note-offs first at equal times
-    for note in notes:
-        if note.start >= seconds:
-            continue
-        channel = MIDI_CHANNELS[note.part % len(MIDI_CHANNELS)]
-        events.append((note.start, 1, "on", channel, note.pitch, note.velocity))
-        events.append((min(note.end, seconds), 0, "off", channel, note.pitch, 0))
-    events.sort(key=lambda event: event[:2])
-    blocks, position = [], 0
-    for time, _, kind, channel, pitch, velocity in events:
-        target = int(round(time * sample_rate))
-        if target > position:
-            blocks.append(np.frombuffer(synth.generate(target - position), dtype=np.float32))
-            position = target
-        if kind == "on":
-            synth.noteon(channel, pitch, velocity)
-        else:
-            synth.noteoff(channel, pitch)
-    blocks.append(np.frombuffer(synth.generate(sample_rate), dtype=np.float32))  # release tail
-    audio = np.concatenate(blocks).reshape(-1, 2).mean(axis=1)
-    peak = float(np.max(np.abs(audio)))
-    if peak < 1e-4:
-        raise ValueError("rendered silent")
-    return (0.9 * audio / peak).astype(np.float32)
 
 
 def file_name(score: Path, program: int) -> str:
@@ -241,7 +202,7 @@ def _submit_wave(pool, folder: Path, genre: str, scores: list[Path], done: int, 
 def _render_flac(score: Path, program: int, sample_rate: int, seconds: float) -> bytes | str:
     """One score rendered to FLAC bytes (16-bit), or why it cannot be (run in a worker process)."""
     try:
-        audio = render_notes(score_notes(score), program, sample_rate=sample_rate, seconds=seconds)
+        audio = render_score(score_notes(score), program, sample_rate=sample_rate, seconds=seconds)
     except ValueError as error:
         return str(error)
     buffer = io.BytesIO()
@@ -251,12 +212,11 @@ def _render_flac(score: Path, program: int, sample_rate: int, seconds: float) ->
 
 def _render_pool(workers: int | None):
     """Worker processes for rendering (spawned: the caller may hold TensorFlow's threads); inline for one."""
-    import multiprocessing
-    from concurrent.futures import Executor, Future, ProcessPoolExecutor
+    from concurrent.futures import Executor, Future
 
     workers = workers or os.cpu_count() or 1
     if workers > 1:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        return spawned_pool(workers)
 
     class Inline(Executor):
         def submit(self, function, /, *args, **kwargs):

@@ -446,3 +446,9 @@ def default_conditional_explorer(run_folder: str | None = None, *, clips: int = 
     if by_labels:
         return LabelExplorer(codec, test_waveforms[pick], [test_rows[i] for i in pick], describe=dataset.describe)
     return ConditionalExplorer(codec, test_waveforms[pick], [test_rows[i] for i in pick])
+
+
+def spectrograms_differ(first: np.ndarray, second: np.ndarray, *, share: float = 1e-3) -> bool:
+    """Do two spectrograms differ anywhere by more than ``share`` of the first one's peak? (The explorers'
+    checks: a control that reaches the decoder changes what it draws.)"""
+    return float(np.abs(first - second).max()) > share * float(np.abs(first).max())

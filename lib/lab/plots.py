@@ -172,3 +172,16 @@ def recording_table_html(rows: Sequence[tuple[str, np.ndarray]], representation,
             f"src='data:audio/wav;base64,{_wav_base64(waveform, config.sample_rate)}'></audio></div>"
         )
     return "<div>" + "".join(cells) + "</div>"
+
+
+def show_decoded(codec, latents: np.ndarray, titles: Sequence[str]) -> np.ndarray:
+    """Decode latents [shape=(n, latent_dim)] with ``codec`` (a :class:`lib.models.codec.LatentCodec`),
+    show their spectrograms with players in one row, and return the audio [shape=(n, clip_samples)]."""
+    from IPython.display import HTML, display
+
+    representation = codec.representation
+    spectrograms = codec.decode_spectrograms(latents)
+    audio = representation.inverse(spectrograms)
+    rows = [ClipRow(title, spectrogram, clip) for title, spectrogram, clip in zip(titles, spectrograms, audio)]
+    display(HTML(clip_table_html(rows, representation.config, columns=len(rows))))
+    return audio

@@ -375,3 +375,8 @@ def attribute_effect(
         ),
     }
     return figures, before, after
+
+
+def class_indices(names: Sequence[str] | np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Each name's position among a judge's ``classes`` [shape=(n,)], e.g. requested families as judge labels."""
+    return np.array([list(classes).index(name) for name in names])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -389,3 +390,17 @@ def run_report(
             f"listening page: {shown(page)}",
         ]
     )
+
+
+def encode_files(
+    codec: ClipCodec, files: Sequence[str | Path], *, latent_size: int, clip_hop_samples: int
+) -> list[np.ndarray]:
+    """Latent frames [each shape=(clips, latent_size)] of whole recordings, read at the codec's rate
+    and level (:func:`read_file`), as the recording codec encodes them."""
+    sample_rate = codec.representation.config.sample_rate
+    found = []
+    for path in files:
+        waveform, _ = read_file(path, sample_rate)
+        latents, _ = encode_stream(codec, [waveform], latent_size=latent_size, clip_hop_samples=clip_hop_samples)
+        found.append(latents)
+    return found

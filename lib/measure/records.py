@@ -4,6 +4,11 @@ Each stage's notebook measures; the functions below turn those measurements into
 goes to ``outputs/metrics/<notebook>.json`` and into the targets the issues set, so the record's
 shape lives in one place (``make check``, the README's tables and the tests read these keys).
 
+Stage 1 (``01_autoencoder``): the rate-distortion rows (test split and held-out programs) beside PCA,
+Opus and the oracle, the residual shares' calibration and training. Stage 3 (``03_vae``): the
+generators judged on equal terms, the VAE's reconstruction and the judge. Stage 5 (``05_genres``):
+the genre phrases' codec, judge, genre-conditioned generation and transfer.
+
 Stage 4 (``04_control``): the generators judged on equal terms (``unconditional``), the
 conditional model's requests, and, on the notes, edits, transfer, an instrument and a melody; on
 any other dataset, attribute sweeps and label transfer. A part that cannot run on a dataset is
@@ -12,7 +17,176 @@ recorded as ``{"skipped": reason}``.
 
 from __future__ import annotations
 
-from lib.measure.evaluation import family_shares_within
+import numpy as np
+import pandas as pd
+
+from lib.measure.evaluation import MEASURABLE_DB, family_shares_within
+
+RATE_DISTORTION_COLUMNS = (
+    "method",
+    "latent_dim",
+    "compression_ratio",
+    "bitrate_kbps",
+    "log_mel_distance_db",
+    "pca_same_size_db",
+    "multi_resolution_stft",
+    "spectral_convergence",
+    "snr_db",
+    "si_sdr_db",
+)
+
+
+def json_rows(frame: pd.DataFrame, columns: tuple[str, ...] = RATE_DISTORTION_COLUMNS) -> list[dict]:
+    """A table's rows as JSON-ready dicts of ``columns`` (NaN, for a figure a method lacks, becomes None)."""
+    return [
+        {key: (None if isinstance(value, float) and np.isnan(value) else value) for key, value in row.items()}
+        for row in frame[list(columns)].to_dict(orient="records")
+    ]
+
+
+def compression_targets(
+    results: pd.DataFrame, heldout: pd.DataFrame | None, *, oracle_db: float, converged: bool
+) -> dict[str, bool]:
+    """Stage 1's targets from the rate-distortion rows (``method``, ``latent_dim``, ``compression_ratio``,
+    ``bitrate_kbps``, ``log_mel_distance_db``) of the test split and, where the dataset has them
+    (the notes' new instruments), of the held-out programs; ``oracle_db``: Griffin-Lim on the true
+    magnitudes, the floor."""
+    autoencoder = results[results["method"] == "autoencoder"].set_index("latent_dim")
+    pca = results[results["method"] == "pca"].set_index("latent_dim")
+    opus = results[results["method"] == "opus"].iloc[0]
+    at_100x = autoencoder[autoencoder["compression_ratio"] >= 100]
+    curve = np.diff(autoencoder["log_mel_distance_db"].to_numpy())
+    targets = {
+        "beats_pca_at_every_size": bool((autoencoder["log_mel_distance_db"] < pca["log_mel_distance_db"]).all()),
+        "never_worse_than_pca_test": bool((autoencoder["log_mel_distance_db"] <= pca["log_mel_distance_db"]).all()),
+        "within_1_5_db_of_oracle_at_100x": bool((at_100x["log_mel_distance_db"] - oracle_db <= 1.5).any()),
+        "rate_distortion_keeps_falling": bool((curve < 0).all() and curve[-1] <= -MEASURABLE_DB),
+        "training_converged": bool(converged),
+        "beats_lowest_opus_at_lower_bitrate": bool(
+            (
+                (autoencoder["bitrate_kbps"] <= opus["bitrate_kbps"])
+                & (autoencoder["log_mel_distance_db"] < opus["log_mel_distance_db"])
+            ).any()
+        ),
+    }
+    if heldout is not None:
+        held_autoencoder = heldout[heldout["method"] == "autoencoder"].set_index("latent_dim")["log_mel_distance_db"]
+        held_pca = heldout[heldout["method"] == "pca"].set_index("latent_dim")["log_mel_distance_db"]
+        targets["never_worse_than_pca_heldout"] = bool((held_autoencoder <= held_pca).all())
+        small = [size for size in (8, 16) if size in held_autoencoder.index]
+        targets["heldout_1db_better_at_8_16"] = bool(small) and bool(
+            (held_autoencoder[small] <= held_pca[small] - 1.0).all()
+        )
+    return targets
+
+
+def calibration_summary(shrinkage, *, clips: int) -> dict:
+    """The residual shares a linear-path codec applies (a :class:`lib.models.codec.Shrinkage`), and on what."""
+    return {
+        "calibrated_on": shrinkage.calibrated_on,
+        "clips": clips,
+        "encoder_share": shrinkage.encoder,
+        "decoder_shares": {str(size): share for size, share in shrinkage.decoder.items()},
+        "magnitude_distances_db": {str(size): row for size, row in shrinkage.distances.items()},
+    }
+
+
+def compression_record(
+    results: pd.DataFrame,
+    heldout: pd.DataFrame,
+    targets: dict[str, bool],
+    *,
+    clips: int,
+    heldout_clips: int,
+    heldout_programs: list[int],
+    griffin_lim_iterations: int,
+    calibration: dict,
+    training: dict,
+) -> dict:
+    """Stage 1's whole record: the rows on the test split and the held-out programs, targets, calibration, training."""
+    return {
+        "split": "test",
+        "clips": clips,
+        "griffin_lim_iterations": griffin_lim_iterations,
+        "rows": json_rows(results),
+        "heldout_rows": json_rows(heldout),
+        "heldout_clips": heldout_clips,
+        "heldout_programs": heldout_programs,
+        "targets": targets,
+        "calibration": calibration,
+        "training": training,
+    }
+
+
+def vae_record(
+    generators: dict,
+    classifier: dict,
+    *,
+    vae_db: float,
+    autoencoder_db: float,
+    latent_dim: int,
+    generated_clips: int,
+    temperature: float,
+    training: dict,
+) -> dict:
+    """Stage 3's record and targets: the generators (``vae``, ``ae_noise``, ``pca_gaussian``,
+    ``real_floor`` … with ``frechet_distance`` and ``ndb_over_k``), the judge's accuracies, and the
+    VAE's reconstruction (log-mel dB) beside the autoencoder's at the same latent size."""
+    vae = generators["vae"]
+    targets = {
+        "frechet_vae_lt_ae_noise_lt_pca_gaussian": bool(
+            vae["frechet_distance"]
+            < generators["ae_noise"]["frechet_distance"]
+            < generators["pca_gaussian"]["frechet_distance"]
+        ),
+        "vae_frechet_within_2x_real_floor": bool(
+            vae["frechet_distance"] <= 2 * generators["real_floor"]["frechet_distance"]
+        ),
+        "vae_ndb_over_k_at_most_0_2": bool(vae["ndb_over_k"] <= 0.2),
+        "vae_reconstruction_within_1_db_of_autoencoder": bool(vae_db - autoencoder_db <= 1.0),
+        "classifier_pitch_accuracy_at_least_0_9": bool(classifier["pitch_accuracy"] >= 0.9),
+    }
+    return {
+        "classifier": classifier,
+        "generators": generators,
+        "generated_clips": generated_clips,
+        "generation_temperature": temperature,
+        "reconstruction": {
+            "vae_log_mel_distance_db": vae_db,
+            "autoencoder_same_size_log_mel_distance_db": autoencoder_db,
+            "latent_dim": latent_dim,
+        },
+        "training": training,
+        "targets": targets,
+    }
+
+
+def genre_targets(
+    reconstruction: list[dict], *, judge_accuracy: float, requested_share: float, transfer: dict
+) -> dict[str, bool]:
+    """Stage 5's targets: the codec never worse than PCA in any genre at any size (``reconstruction``
+    rows: ``genre``, ``method``, ``latent_dim``, ``log_mel_distance_db``), the genre judge, generation
+    on request, and transfer beside a random phrase of the target genre."""
+    pca = {
+        (row["genre"], row["latent_dim"]): row["log_mel_distance_db"]
+        for row in reconstruction
+        if row["method"] == "pca"
+    }
+    swap, random_phrase = transfer["condition_swap"], transfer["random_target_phrase"]
+    return {
+        "autoencoder_never_worse_than_pca": all(
+            row["log_mel_distance_db"] <= pca[row["genre"], row["latent_dim"]]
+            for row in reconstruction
+            if row["method"] == "autoencoder"
+        ),
+        "judge_accuracy_at_least_0_8": bool(judge_accuracy >= 0.8),
+        "requested_genre_share_at_least_0_7": bool(requested_share >= 0.7),
+        "transfer_target_share_at_least_0_6": bool(swap["target_share"] >= 0.6),
+        "transfer_keeps_more_than_a_random_target_phrase": bool(
+            swap["onset_correlation"] > random_phrase["onset_correlation"]
+            and swap["chroma_correlation"] > random_phrase["chroma_correlation"]
+        ),
+    }
 
 
 def generation_targets(unconditional: dict, real_family_shares: dict[str, float]) -> dict[str, bool]:
@@ -191,4 +365,170 @@ def control_record(
         **parts,
         "training": training,
         "targets": {**generation_targets(unconditional, real_family_shares), **control_targets},
+    }
+
+
+def genre_record(
+    genres: list[str],
+    labels: dict[str, np.ndarray],
+    reconstruction: list[dict],
+    transfer: dict,
+    *,
+    phrase_seconds: float,
+    phrase_hop_seconds: float,
+    scores_by_genre: dict[str, int],
+    judge_accuracy: float,
+    judge: dict,
+    conditional: dict,
+    transfer_pairs: int,
+    training: dict,
+) -> dict:
+    """Stage 5's whole record and its targets (:func:`genre_targets`).
+
+    ``labels``: each split's phrase labels [shape=(n,)]; ``conditional``: genre-conditioned generation
+    (``requested_genre_share`` overall and by genre, Fréchet distances beside the real floor by genre);
+    ``transfer``: condition swap, mean vector and the controls.
+    """
+    targets = genre_targets(
+        reconstruction,
+        judge_accuracy=judge_accuracy,
+        requested_share=conditional["requested_genre_share"],
+        transfer=transfer,
+    )
+    return {
+        "genres": list(genres),
+        "phrase_seconds": phrase_seconds,
+        "phrase_hop_seconds": phrase_hop_seconds,
+        "clips": {split: len(split_labels) for split, split_labels in labels.items()},
+        "clips_by_genre": {
+            genre: {split: int(np.sum(split_labels == genre)) for split, split_labels in labels.items()}
+            for genre in genres
+        },
+        "scores_by_genre": scores_by_genre,
+        "judge_accuracy": judge_accuracy,
+        "judge": judge,
+        "reconstruction": reconstruction,
+        "conditional": conditional,
+        "transfer": {**transfer, "pairs": transfer_pairs},
+        "training": training,
+        "targets": targets,
+    }
+
+
+def data_record(
+    dataset,
+    info: dict,
+    *,
+    name: str,
+    oracle: dict,
+    griffin_lim_iterations: int,
+    oracle_clips: int,
+    inversion_seconds: float,
+    zero_phase_db: float,
+) -> dict:
+    """Stage 0's record: the dataset (a :class:`lib.data.clips.ClipDataset`, ``info`` its build or
+    preparation summary), its representation, and the oracle inversion's figures (Griffin-Lim on the
+    true magnitudes of ``oracle_clips`` test clips, beside zero phase)."""
+    counts = dataset.counts()
+    representation = dataset.representation
+    record = {
+        "dataset": name,
+        "sample_rate": dataset.config.sample_rate,
+        "clip_seconds": dataset.config.clip_seconds,
+        "clips": {split: counts[split] for split in ("train", "valid", "test", "heldout")},
+        "labels": list(dataset.labels),
+        "representation": {"shape": list(representation.shape), **vars(representation.config)},
+        "oracle_inversion": {
+            "griffin_lim_iterations": griffin_lim_iterations,
+            "clips": oracle_clips,
+            **oracle,
+            "clips_per_second": oracle_clips / inversion_seconds,
+        },
+        "zero_phase_log_mel_distance_db": zero_phase_db,
+    }
+    if dataset.kind == "notes":
+        return record | {
+            "programs": len(dataset.config.programs),
+            "heldout_programs": list(dataset.config.heldout_programs),
+            "build_seconds": info["build_seconds"],
+        }
+    return record | {
+        "files": info["files"],
+        "hours": info["hours"],
+        "files_skipped": len(info["skipped"]),
+        "skipped_by_kind": info["skipped_by_kind"],
+        "preparation_seconds": info["last_preparation_seconds"],
+    }
+
+
+def manipulation_record(
+    noise_sweep: list[dict],
+    attribute_vectors: dict,
+    hybrids: dict,
+    explained_share: np.ndarray,
+    arithmetic_f0: np.ndarray | None,
+) -> dict:
+    """Stage 2's record: the noise sweep, the attribute vectors' effects, 50/50 hybrids, the principal
+    directions' explained shares, and the arithmetic example's f0 (Hz: result and real target)."""
+    return {
+        "noise_sweep": noise_sweep,
+        "attribute_vectors": attribute_vectors,
+        "hybrids_50_50": hybrids,
+        "principal_directions_explained_share": np.asarray(explained_share).tolist(),
+        "arithmetic_example_f0_hz": None
+        if arithmetic_f0 is None
+        else {"result": float(arithmetic_f0[0]), "real_target": float(arithmetic_f0[1])},
+    }
+
+
+def recordings_targets(
+    codec_summary: dict, prediction: dict, generation: dict[str, float], requested_share: float, *, seam_target: float
+) -> dict[str, bool]:
+    """Stage 6's targets: seams of the whole-recording codec, the sequence model's predictions against
+    repeat-last and the training mean at every horizon, its windows' Fréchet distance against
+    independent samples and the real floor, and its pieces judged as the requested label."""
+    return {
+        "seams_within_10_percent": codec_summary["seam_ratio"]["recording codec"] <= seam_target,
+        "prediction_beats_both_baselines_at_every_horizon": all(
+            row["sequence_model"] < min(row["repeat_last_frame"], row["training_mean"]) for row in prediction.values()
+        ),
+        "generated_below_independent_samples": generation["sequence_model"] < generation["independent_samples"],
+        "generated_within_2x_real_floor": generation["sequence_model"] <= 2 * generation["real_floor"],
+        "judged_as_requested_at_least_0_7": requested_share >= 0.7,
+    }
+
+
+def recordings_record(
+    *,
+    dataset: str,
+    model: dict,
+    song: dict,
+    codec_summary: dict,
+    sequence_model: dict,
+    prediction: dict,
+    generation: dict,
+    seam_target: float,
+) -> dict:
+    """Stage 6's whole record and its targets (:func:`recordings_targets`).
+
+    ``prediction``: per horizon (clips ahead), the error of the sequence model and of its baselines;
+    ``generation``: the generated windows' ``frechet_distance`` (sequence model, independent samples,
+    real floor …), ``requested_label_share`` and what was generated.
+    """
+    targets = recordings_targets(
+        codec_summary,
+        prediction,
+        generation["frechet_distance"],
+        generation["requested_label_share"],
+        seam_target=seam_target,
+    )
+    return {
+        "dataset": dataset,
+        "model": model,
+        "song": song,
+        "codec": codec_summary,
+        "sequence_model": sequence_model,
+        "prediction": {str(horizon): row for horizon, row in prediction.items()},
+        "generation": generation,
+        "targets": targets,
     }

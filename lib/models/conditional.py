@@ -17,7 +17,7 @@ from its audio (:data:`lib.data.analysis.ATTRIBUTES`); a transfer between labels
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -421,3 +421,20 @@ def _broadcast_family(family, count: int, family_count: int) -> np.ndarray:
     if array.ndim == 1 and array.shape[0] == family_count and np.issubdtype(array.dtype, np.number):
         return np.broadcast_to(array, (count, family_count))
     return array
+
+
+def fixed_timbre(
+    model, space: ConditionSpace, latent: np.ndarray, family_weights: np.ndarray
+) -> Callable[[Sequence[int], Sequence[int]], np.ndarray]:
+    """One timbre as an instrument: (MIDI pitches [n], velocities [n]) -> waveforms [shape=(n, clip_samples)].
+
+    Every note is decoded by ``model`` (a conditional codec with ``decode_audio(latents, conditions)``)
+    from the same ``latent`` [shape=(1, latent_dim)] and the same blend of families ``family_weights``
+    [shape=(1, families)], at its own pitch and velocity.
+    """
+
+    def play(pitches: Sequence[int], velocities: Sequence[int]) -> np.ndarray:
+        requests = space.encode(pitches, velocities, np.repeat(family_weights, len(pitches), axis=0))
+        return model.decode_audio(np.repeat(latent, len(pitches), axis=0), requests)
+
+    return play

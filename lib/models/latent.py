@@ -148,3 +148,12 @@ def principal_directions(training_latents: np.ndarray, count: int = 8) -> Princi
         spread=np.sqrt(variance[:count]).astype(np.float32),
         explained_share=(variance[:count] / variance.sum()).astype(np.float32),
     )
+
+
+def pad_latents(latents: np.ndarray, size: int) -> np.ndarray:
+    """Latents [shape=(n, d)] with zeros appended up to ``size`` numbers [shape=(n, size)] (``d <= size``):
+    the first numbers of a nested latent, decoded by the full-size decoder."""
+    latents = np.asarray(latents)
+    if latents.shape[1] > size:
+        raise ValueError(f"latents of {latents.shape[1]} numbers do not fit in {size}")
+    return np.pad(latents, ((0, 0), (0, size - latents.shape[1])))

@@ -691,3 +691,10 @@ def decompress_file(
 def compressed_name(source: str | Path) -> Path:
     """The default compressed file of a source: the same name with the ``.lml`` suffix."""
     return Path(source).with_suffix(SUFFIX)
+
+
+def decode_frames(codec: ClipCodec, latents: np.ndarray, *, clip_hop_samples: int) -> np.ndarray:
+    """The waveform [shape=(samples,)] that latent frames [shape=(clips, size)] encode: the frames' span,
+    ``(clips - 1) * clip_hop_samples + clip_samples`` samples, decoded in one piece."""
+    samples = (len(latents) - 1) * clip_hop_samples + codec.representation.config.clip_samples
+    return np.concatenate(list(decode_stream(codec, latents, samples=samples, clip_hop_samples=clip_hop_samples)))
