@@ -69,27 +69,6 @@ def test_basis_full_rank_is_exact_and_round_trips(tmp_path, clips, representatio
     assert np.array_equal(loaded.components, basis.components) and loaded.shape == basis.shape
 
 
-def test_the_basis_is_exact_pca_and_falls_back_to_randomized(monkeypatch):
-    from sklearn.decomposition import PCA
-
-    from lib.spectral import basis as basis_module
-
-    rng = np.random.default_rng(3)
-    spectrograms = (rng.standard_normal((40, 6, 5)) * np.linspace(3, 0.1, 30).reshape(6, 5)).astype(np.float32)
-    exact = SpectralBasis.fit(spectrograms, 10)
-    full = PCA(10, svd_solver="full").fit(spectrograms.reshape(40, -1))
-    np.testing.assert_allclose(exact.explained_variance, full.explained_variance_, rtol=1e-4)
-    np.testing.assert_allclose(exact.components, full.components_, atol=1e-4)  # signs too
-    np.testing.assert_allclose(exact.components @ exact.components.T, np.eye(10), atol=1e-5)
-    monkeypatch.setattr(basis_module, "EXACT_MAX_SPECTROGRAMS", 39)  # too many for the exact path
-    randomized = SpectralBasis.fit(spectrograms, 10, seed=0)
-    np.testing.assert_allclose(randomized.explained_variance[:3], exact.explained_variance[:3], rtol=1e-3)
-    assert not np.array_equal(randomized.components, exact.components)
-    flat = np.repeat(spectrograms[:3], 4, axis=0)  # three distinct rows: two axes carry variance
-    fallback = SpectralBasis.fit(flat, 5)  # more axes than the data hold: randomized, no division by zero
-    assert fallback.size == 5 and np.isfinite(fallback.components).all()
-
-
 def test_codec_matches_a_hand_builtlinear_model(clips, representation, basis):
     rng = np.random.default_rng(0)
     encoder_kernel = rng.standard_normal((basis.size, 4))

@@ -16,10 +16,6 @@ from sklearn.decomposition import PCA
 
 from lib.core.fileio import load_json, load_npy, save_json, save_npy
 
-# Up to this many spectrograms the basis is exact: the n x n Gram matrix (float64) takes n^2 x 8 bytes
-# (0.5 GB at 8,192) and its eigendecomposition seconds; beyond, randomized PCA keeps memory and time bounded.
-EXACT_MAX_SPECTROGRAMS = 8192
-
 
 @dataclass
 class SpectralBasis:
@@ -42,28 +38,17 @@ class SpectralBasis:
 
     @classmethod
     def fit(cls, spectrograms: np.ndarray, size: int, *, seed: int = 0) -> SpectralBasis:
-        """Fit ``size`` components to spectrograms [shape=(n, frequency_bins, frames)].
-
-        Exact when there are at most :data:`EXACT_MAX_SPECTROGRAMS` of them (the eigenvectors of
-        the n x n Gram matrix: every component the data hold, with no randomness, in seconds); a
-        larger set, or one whose variance ends before ``size`` components, takes randomized PCA with
-        ``seed``.
-        """
+        """Fit ``size`` components to spectrograms [shape=(n, frequency_bins, frames)]."""
         spectrograms = np.asarray(spectrograms, dtype=np.float32)
         if spectrograms.ndim != 3:
             raise ValueError(f"expected spectrograms of shape (n, frequency_bins, frames), got {spectrograms.shape}")
         if not 1 <= size <= min(spectrograms.shape[0], spectrograms.shape[1] * spectrograms.shape[2]):
             raise ValueError(f"size {size} must lie in 1..min(n, features) for {spectrograms.shape[0]} spectrograms")
-        flat = spectrograms.reshape(len(spectrograms), -1)
-        fitted = _exact_pca(flat, size) if len(flat) <= EXACT_MAX_SPECTROGRAMS else None
-        if fitted is None:
-            pca = PCA(size, svd_solver="randomized", random_state=seed).fit(flat)
-            fitted = pca.mean_, pca.components_, pca.explained_variance_
-        mean, components, variance = fitted
+        pca = PCA(size, svd_solver="randomized", random_state=seed).fit(spectrograms.reshape(len(spectrograms), -1))
         return cls(
-            components.astype(np.float32),
-            mean.astype(np.float32),
-            variance.astype(np.float32),
+            pca.components_.astype(np.float32),
+            pca.mean_.astype(np.float32),
+            pca.explained_variance_.astype(np.float32),
             (int(spectrograms.shape[1]), int(spectrograms.shape[2])),
         )
 
@@ -114,21 +99,3 @@ class SpectralBasis:
             load_npy(folder / "explained_variance.npy"),
             tuple(info["shape"]),
         )
-
-
-def _exact_pca(flat: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Mean [shape=(features,)], the first ``size`` principal axes [shape=(size, features)] and their
-    variances [shape=(size,)] of rows [shape=(n, features)], from the eigenvectors of the centred Gram
-    matrix (n x n, float64); None when fewer than ``size`` axes carry variance. Each axis's sign makes
-    its largest entry positive, as scikit-learn's PCA does."""
-    mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
-    centred = flat - mean
-    eigenvalues, eigenvectors = np.linalg.eigh((centred @ centred.T).astype(np.float64))
-    order = np.argsort(eigenvalues)[::-1][:size]
-    eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
-    if len(eigenvalues) < size or eigenvalues[-1] <= 1e-9 * max(eigenvalues[0], 1e-30):
-        return None
-    components = (eigenvectors.T.astype(np.float32) @ centred) / np.sqrt(eigenvalues).astype(np.float32)[:, None]
-    largest = np.argmax(np.abs(components), axis=1)
-    components *= np.sign(components[np.arange(size), largest])[:, None]
-    return mean, components, eigenvalues / (len(flat) - 1)
