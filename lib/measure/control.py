@@ -19,7 +19,7 @@ from scipy import stats
 
 from lib.data.analysis import measure_attributes
 from lib.measure import genre_lab
-from lib.measure.evaluation import GenerationReference, score_generated
+from lib.measure.evaluation import GenerationReference, class_indices, score_generated
 from lib.models.conditional import LabelConditionSpace
 
 SWEEP_Z = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)  # requested attribute, in training standard deviations
@@ -70,7 +70,7 @@ def request_figures(
     measured attribute; Fréchet distance and NDB/K of the set against the real test clips.
     """
     verdict = reference.judge_audio(audio)
-    wanted = np.array([reference.families.index(str(label)) for label in requested_labels])
+    wanted = class_indices([str(label) for label in requested_labels], reference.families)
     measured = measure_attributes(audio, sample_rate=sample_rate)
     score = score_generated(reference, verdict)
     figures = {
@@ -100,7 +100,7 @@ def transfer_figures(
     Per method: the judge's share on the target label, and the onset (rhythm) and chroma
     (harmony, melody) correlation with the source, relative to what every clip shares.
     """
-    wanted = np.array([reference.families.index(str(label)) for label in target_labels])
+    wanted = class_indices([str(label) for label in target_labels], reference.families)
     figures = {}
     for name, audio in results.items():
         kept = genre_lab.content_kept(source_audio, audio, sample_rate=sample_rate, baseline=shared)

@@ -34,6 +34,7 @@ from lib.core.fileio import atomic_write_bytes, save_json
 from lib.core.paths import shown
 from lib.data.audio import AudioStream, write_wav
 from lib.measure.baselines import codec_round_trip
+from lib.models.latent import pad_latents
 from lib.models.recording import (
     RECORDING_ITERATIONS,
     ClipCodec,
@@ -44,7 +45,6 @@ from lib.models.recording import (
     encode_stream,
     file_gain,
     latent_size_for_rate,
-    padded_latents,
     recording_inverter,
 )
 from lib.spectral.inversion import stft
@@ -126,7 +126,10 @@ def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: 
     count = (len(waveform) - offset) // clip
     clips = waveform[offset : offset + count * clip].reshape(count, clip)
     spectrograms = codec.decode_spectrograms(
-        padded_latents(codec, codec.encode_spectrograms(representation.forward(clips))[:, :latent_size]),
+        pad_latents(
+            np.asarray(codec.encode_spectrograms(representation.forward(clips))[:, :latent_size], np.float32),
+            codec.latent_dim,
+        ),
         size=latent_size,
     )
     return representation.inverse(spectrograms).reshape(-1)

@@ -4,15 +4,15 @@ Each stage's notebook measures; the functions below turn those measurements into
 goes to ``outputs/metrics/<notebook>.json`` and into the targets the issues set, so the record's
 shape lives in one place (``make check``, the README's tables and the tests read these keys).
 
-Stage 1 (``01_autoencoder``): the rate-distortion rows (test split and held-out programs) beside PCA,
-Opus and the oracle, the residual shares' calibration and training. Stage 3 (``03_vae``): the
-generators judged on equal terms, the VAE's reconstruction and the judge. Stage 5 (``05_genres``):
-the genre phrases' codec, judge, genre-conditioned generation and transfer.
-
-Stage 4 (``04_control``): the generators judged on equal terms (``unconditional``), the
-conditional model's requests, and, on the notes, edits, transfer, an instrument and a melody; on
-any other dataset, attribute sweeps and label transfer. A part that cannot run on a dataset is
-recorded as ``{"skipped": reason}``.
+Stage 0 (``00_data``): the dataset, its representation and the oracle inversion. Stage 1
+(``01_autoencoder``): the rate-distortion rows (test split and held-out programs) beside PCA, Opus and
+the oracle, the residual shares' calibration and training. Stage 2 (``02_latent_manipulation``): noise,
+attribute vectors, hybrids. Stage 3 (``03_vae``): the generators judged on equal terms, the VAE's
+reconstruction and the judge. Stage 4 (``04_control``): the generators again (``unconditional``), the
+conditional model's requests, and, on the notes, edits, transfer, an instrument and a melody; on any
+other dataset, attribute sweeps and label transfer. Stage 5 (``05_genres``): the genre phrases' codec,
+judge, genre-conditioned generation and transfer. Stage 6 (``06_recordings``): whole recordings and the
+sequence model. A part that cannot run on a dataset is recorded as ``{"skipped": reason}``.
 """
 
 from __future__ import annotations

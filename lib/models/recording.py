@@ -40,6 +40,7 @@ from lib.data.audio import AudioStream, check_file
 from lib.data.collection import ClipCutter, CollectionConfig
 from lib.data.collection import file_gain as collection_file_gain
 from lib.models.container import SUFFIX, CompressedHeader, read_container, write_container
+from lib.models.latent import pad_latents
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.inversion import PhaseIntegrator, griffin_lim_block
 from lib.spectral.representation import SpectrogramRepresentation
@@ -316,14 +317,6 @@ def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clip
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]
 
 
-def padded_latents(codec: ClipCodec, latents: np.ndarray) -> np.ndarray:
-    """Latents of a smaller size [shape=(n, size)] as the decoder takes them [shape=(n, latent_dim)]: zeros after."""
-    latents = np.asarray(latents, dtype=np.float32)
-    padded = np.zeros((len(latents), codec.latent_dim), np.float32)
-    padded[:, : latents.shape[1]] = latents
-    return padded
-
-
 def recording_inverter(
     representation: SpectrogramRepresentation,
     samples: int,
@@ -398,7 +391,9 @@ def decode_stream(
     scale = np.float32(1.0 / gain)
     for start in range(0, len(latents), ENCODE_BATCH):
         chunk = latents[start : start + ENCODE_BATCH]
-        spectrograms = codec.decode_spectrograms(padded_latents(codec, chunk), size=size)[..., :real_frames]
+        spectrograms = codec.decode_spectrograms(
+            pad_latents(np.asarray(chunk, np.float32), codec.latent_dim), size=size
+        )[..., :real_frames]
         if on_clips is not None:
             on_clips(len(chunk))
         end_frame = min(total_frames, (start + len(chunk) - 1) * hop_frames + real_frames)
