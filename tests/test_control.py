@@ -105,27 +105,27 @@ def test_a_sweep_measures_what_the_decoder_does():
     assert max(deaf["spearman"].values()) == 0.0  # a decoder that ignores the request follows nothing
 
 
-class FakeReference:
-    """The judge's verdict by loudness: loud clips are 'fiddle', quiet ones 'chorale'."""
+def loudness_judge(audio: np.ndarray) -> np.ndarray:
+    """A judge by loudness: loud clips are 'fiddle', quiet ones 'chorale'."""
+    return np.array(LABELS)[np.where(analysis.rms_db(audio) > -30, 1, 0)]
 
-    families = LABELS
 
-    def judge_audio(self, audio):
-        class Verdict:
-            family = np.where(analysis.rms_db(audio) > -30, 1, 0)
-
-        return Verdict()
+def deaf_judge(audio: np.ndarray) -> np.ndarray:
+    """A judge that hears 'chorale' in everything."""
+    return np.array(["chorale"] * len(audio))
 
 
 def test_transfer_figures_score_target_share_and_what_stays():
     rng = np.random.default_rng(1)
     sources = np.stack([tone(f, 0.02, onsets=n) for f, n in zip(rng.uniform(200, 800, 6), rng.integers(1, 6, 6))])
-    results = {"louder_copy": sources * 40, "unrelated": np.stack([tone(300, 0.2, onsets=4)] * 6)}
+    results = {"louder_copy": sources * 40, "unrelated": np.stack([tone(300, 0.002, onsets=4)] * 6)}
     shared = {"onset": 0.0, "chroma": 0.0}
-    figures = control.transfer_figures(
-        FakeReference(), sources, results, ["fiddle"] * 6, sample_rate=RATE, shared=shared
-    )
-    assert figures["louder_copy"]["target_share"] == 1.0
+    judges = {"target_share": loudness_judge, "target_share_by_label_judge": deaf_judge}
+    figures = control.transfer_figures(judges, sources, results, ["fiddle"] * 6, sample_rate=RATE, shared=shared)
+    assert figures["louder_copy"]["target_share"] == 1.0 and figures["unrelated"]["target_share"] == 0.0
+    assert figures["louder_copy"]["target_share_by_label_judge"] == 0.0  # each judge scored on its own
+    with pytest.raises(ValueError, match="at least one judge"):
+        control.transfer_figures({}, sources, results, ["fiddle"] * 6, sample_rate=RATE, shared=shared)
     assert figures["louder_copy"]["onset_correlation"] == pytest.approx(1.0, abs=1e-3)
     assert figures["unrelated"]["chroma_correlation"] < figures["louder_copy"]["chroma_correlation"]
 

@@ -6,13 +6,14 @@ What every clip has besides is what can be measured from its audio
 (:data:`lib.data.analysis.ATTRIBUTES`: loudness, brightness, onset rate). A conditional VAE told the
 label and those attributes (:class:`lib.models.conditional.LabelConditionSpace`) makes clips on request;
 this module checks the requests on the decoded audio: the attributes measured again
-(:func:`attribute_sweep`, :func:`request_figures`), the label by the stage-3 judge, and a
-transfer between labels as notebook 05 measures it (:func:`transfer_figures`).
+(:func:`attribute_sweep`, :func:`request_figures`), the label by the stage-3 judge and by the
+label judge (:mod:`lib.measure.label_judge`), and a transfer between labels as notebooks 04 and 05
+measure it (:func:`transfer_figures`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -62,15 +63,19 @@ def request_figures(
     audio: np.ndarray,
     *,
     sample_rate: int,
+    label_judge: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """How decoded requests [shape=(n, samples)] follow what was asked of them.
 
-    ``label_accuracy``: the judge's share on the requested label (its "family" head holds the
-    dataset's labels); ``<attribute>_spearman``: rank correlation over the clips of requested and
-    measured attribute; Fréchet distance and NDB/K of the set against the real test clips.
+    ``label_accuracy``: the stage-3 judge's share on the requested label (its "family" head holds
+    the dataset's labels); ``label_accuracy_by_label_judge``: the same share by ``label_judge``
+    (waveforms -> label names, :meth:`lib.measure.label_judge.LabelJudge.names`) when given;
+    ``<attribute>_spearman``: rank correlation over the clips of requested and measured attribute;
+    Fréchet distance and NDB/K of the set against the real test clips.
     """
+    requested_labels = np.array([str(label) for label in requested_labels])
     verdict = reference.judge_audio(audio)
-    wanted = class_indices([str(label) for label in requested_labels], reference.families)
+    wanted = class_indices(requested_labels, reference.families)
     measured = measure_attributes(audio, sample_rate=sample_rate)
     score = score_generated(reference, verdict)
     figures = {
@@ -79,13 +84,15 @@ def request_figures(
         "frechet_distance": score["frechet_distance"],
         "ndb_over_k": score["ndb_over_k"],
     }
+    if label_judge is not None:
+        figures["label_accuracy_by_label_judge"] = float(np.mean(label_judge(audio) == requested_labels))
     for column, name in enumerate(space.attributes):
         figures[f"{name}_spearman"] = _spearman(np.asarray(requested_attributes)[:, column], measured[:, column])
     return figures
 
 
 def transfer_figures(
-    reference: GenerationReference,
+    judges: Mapping[str, Callable[[np.ndarray], np.ndarray]],
     source_audio: np.ndarray,
     results: dict[str, np.ndarray],
     target_labels: Sequence[str],
@@ -93,22 +100,23 @@ def transfer_figures(
     sample_rate: int,
     shared: dict[str, np.ndarray],
 ) -> dict[str, dict]:
-    """What each way of moving clips to another label did, as notebook 05 measures it.
+    """What each way of moving clips to another label did, as notebooks 04 and 05 measure it.
 
     ``results`` maps a method to its audio [shape=(n, samples)], one per (source clip, target
-    label) pair; ``shared`` is :func:`lib.measure.genre_lab.content_baseline` of the training clips.
-    Per method: the judge's share on the target label, and the onset (rhythm) and chroma
-    (harmony, melody) correlation with the source, relative to what every clip shares.
+    label) pair; ``shared`` is :func:`lib.measure.genre_lab.content_baseline` of the training clips;
+    ``judges`` maps a figure's name (``target_share``, ``target_share_by_label_judge`` …) to a judge
+    (waveforms -> label names). Per method: each judge's share on the target label, and the onset
+    (rhythm) and chroma (harmony, melody) correlation with the source, relative to what every clip shares.
     """
-    wanted = class_indices([str(label) for label in target_labels], reference.families)
+    if not judges:
+        raise ValueError("need at least one judge of the results' labels")
+    wanted = np.array([str(label) for label in target_labels])
     figures = {}
     for name, audio in results.items():
         kept = genre_lab.content_kept(source_audio, audio, sample_rate=sample_rate, baseline=shared)
-        figures[name] = {
-            "target_share": float(np.mean(reference.judge_audio(audio).family == wanted)),
-            "onset_correlation": float(np.mean(kept["onset"])),
-            "chroma_correlation": float(np.mean(kept["chroma"])),
-        }
+        figures[name] = {figure: float(np.mean(judge(audio) == wanted)) for figure, judge in judges.items()}
+        figures[name]["onset_correlation"] = float(np.mean(kept["onset"]))
+        figures[name]["chroma_correlation"] = float(np.mean(kept["chroma"]))
     return figures
 
 

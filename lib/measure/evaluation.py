@@ -91,6 +91,10 @@ class GenerationReference:
         """The judge's verdict on waveforms [shape=(n, clip_samples)] (re-analysed into spectrograms)."""
         return judge.judge(self.classifier, self.representation.forward(waveforms))
 
+    def label_names(self, waveforms: np.ndarray) -> np.ndarray:
+        """The family (or, on a labelled dataset, the label) the judge hears in each waveform [shape=(n,)]."""
+        return np.array(self.families)[self.judge_audio(waveforms).family]
+
     def round_trip(self, waveforms: np.ndarray) -> np.ndarray:
         """Real waveforms through the representation and Griffin-Lim, as every generator's output goes."""
         return self.representation.inverse(self.representation.forward(waveforms))

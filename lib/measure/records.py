@@ -304,6 +304,7 @@ def label_control(
     transfer_pairs: int,
     real_floor: float,
     needs_pitch: str,
+    label_judge: dict,
 ) -> tuple[dict, dict[str, bool]]:
     """Stage 4's control parts and targets on any labelled dataset (a folder, the genre collections).
 
@@ -311,7 +312,10 @@ def label_control(
     rank correlation between requested and measured; ``transfer``: the label transfers
     (``condition_swap``, ``random_target_clip`` … with target share and onset and chroma correlation);
     ``conditions``: the condition space as a dict; ``needs_pitch``: why the note-only parts are
-    skipped on this dataset. Returns (parts of the record, targets).
+    skipped on this dataset; ``label_judge``: :func:`lib.measure.label_judge.accuracy_figures` with
+    ``label_shares`` (per generator, the share of its clips the label judge puts in each label) and
+    ``real_label_shares``. The label-level targets are the label judge's (the stage-3 judge's
+    figures stay in the record beside them). Returns (parts of the record, targets).
     """
     swap, random_clip = transfer["condition_swap"], transfer["random_target_clip"]
     parts = {
@@ -329,11 +333,15 @@ def label_control(
         "melody": {"skipped": needs_pitch},
     }
     targets = {
-        "label_requests_judged_as_requested_at_least_0_8": conditional["label_accuracy"] >= 0.8,
+        "label_judge_at_least_0_8_on_held_out_files": label_judge["accuracy_files"] >= 0.8,
+        "label_requests_judged_as_requested_at_least_0_8": conditional["label_accuracy_by_label_judge"] >= 0.8,
+        "vae_every_label_within_2x_of_its_real_share": family_shares_within(
+            label_judge["label_shares"]["vae"], label_judge["real_label_shares"]
+        ),
         "loudness_spearman_at_least_0_9_every_label": min(attribute_spearman["loudness_db"].values()) >= 0.9,
         "brightness_spearman_at_least_0_9_every_label": min(attribute_spearman["brightness_octaves"].values()) >= 0.9,
         "conditional_frechet_within_2x_real_floor": conditional["frechet_distance"] <= 2 * real_floor,
-        "transfer_target_share_at_least_0_6": swap["target_share"] >= 0.6,
+        "transfer_target_share_at_least_0_6": swap["target_share_by_label_judge"] >= 0.6,
         "transfer_keeps_more_than_a_random_target_clip": bool(
             swap["onset_correlation"] > random_clip["onset_correlation"]
             and swap["chroma_correlation"] > random_clip["chroma_correlation"]
@@ -350,11 +358,14 @@ def control_record(
     clips: int,
     real_family_shares: dict[str, float],
     training: dict,
+    label_judge: dict,
 ) -> dict:
     """Stage 4's whole record: the generators, the control parts (:func:`note_control` or
-    :func:`label_control`), training figures, the comparisons and every target."""
+    :func:`label_control`), the label judge (``{"skipped": reason}`` on the notes), training figures,
+    the comparisons and every target."""
     parts, control_targets = control
     return {
+        "label_judge": label_judge,
         "comparisons": generation_comparisons(unconditional),
         "unconditional": {
             **unconditional,

@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from lib.core.errors import NotReadyError
 from lib.core.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy, settings_hash
 from lib.core.paths import shown
 from lib.models import distribute
@@ -63,6 +64,16 @@ class TrainingConfig:
 def fingerprint(*parts: object) -> str:
     """Short hash of JSON-serialisable settings, naming what a saved model was trained with."""
     return settings_hash(list(parts))
+
+
+def trained_fingerprint(run_folder: str | Path) -> str:
+    """The fingerprint of the finished model in ``run_folder`` (its settings and training config), for a
+    model trained on its outputs to name what it depends on. Raises NotReadyError when none finished."""
+    state_path = Path(run_folder) / "training.json"
+    state = load_json(state_path) if state_path.exists() else {}
+    if not state.get("finished"):
+        raise NotReadyError("no finished model here: run the notebook that trains it", run_folder)
+    return state["fingerprint"]
 
 
 @dataclass

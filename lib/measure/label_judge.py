@@ -1,0 +1,231 @@
+"""A judge of labels for any labelled dataset: what a clip's music holds, not its spectrogram's details.
+
+A genre, an artist or an album lives in harmony, rhythm, texture and range more than in any one
+spectrogram bin; a classifier on spectrograms (stage 3's) learns the training pieces' keys and
+voicings and names the label of about half the unseen genre clips. This judge listens through
+**clip descriptors** (:func:`clip_descriptors`: key-independent chroma statistics and interval
+profile, how fast the harmony changes, onset statistics and the rhythm's autocorrelation, how
+many pitch classes sound at once, the range and movement of a log-mel spectrum) and a small
+Keras network on them (:func:`build_label_judge`), with a ``features`` layer where generated
+clips are compared with real ones.
+
+It judges *decoded* audio, which is blurrier than real clips; trained on real clips alone it
+put fewer than half of the autoencoder's reconstructions of held-out genre phrases in their own
+genre (notebook 05). So :func:`train_label_judge` trains it on the real training clips **and
+their reconstructions**, each with its clip's label: blur then says nothing about the label.
+Its accuracy is reported per clip and per file (:func:`file_vote_accuracy`: the label most of
+a file's clips get), on held-out files.
+
+Imports: the models layer (its training loop and the judge's feature layer name); nothing above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import librosa
+import numpy as np
+
+from lib.models.judge import FEATURES_LAYER
+from lib.models.training import TrainingConfig, TrainingResult, fit_or_load
+
+FEATURE_HOP = 512  # samples between frames of every descriptor
+CHUNK = 128  # clips whose spectrograms are computed together (bounds memory: 128 x 1,025 x frames floats)
+DESCRIPTOR_SIZE = 194
+
+
+def clip_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
+    """What the label judge listens to, per clip [shape=(n, 194)]: harmony, rhythm, texture, range.
+
+    Key-independent harmony (12 sorted chroma values per frame, their mean and spread; the interval
+    profile of the clip's chroma at 1-6 semitones; how alike the chroma is at lags of 1, 2, 4, 8
+    and 16 frames), rhythm (onset strength mean, spread, share of frames one and two spreads above
+    the mean, and its autocorrelation up to 32 frames, ~1 s at 16 kHz), texture (pitch classes
+    sounding at once, spectral flatness) and range (mean, spread and movement of a 40-band log-mel
+    spectrum). Frames of 2,048 samples every 512; waveforms [shape=(n, samples)] at ``sample_rate``.
+    """
+    waveforms = np.asarray(waveforms, np.float32)
+    if waveforms.ndim != 2:
+        raise ValueError(f"need waveforms of shape (clips, samples), got {waveforms.shape}")
+    if not len(waveforms):
+        return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+    return np.concatenate(
+        [_descriptors(waveforms[start : start + CHUNK], sample_rate) for start in range(0, len(waveforms), CHUNK)]
+    )
+
+
+def _descriptors(clips: np.ndarray, sample_rate: int) -> np.ndarray:
+    # One STFT serves every feature. Two steps go clip by clip, as librosa would on one clip:
+    # the chroma (its tuning is estimated per clip) and the decibel floor (80 dB under each clip's peak).
+    power = np.abs(librosa.stft(clips, n_fft=2048, hop_length=FEATURE_HOP)) ** 2  # (n, 1025, frames)
+    chroma = np.stack([librosa.feature.chroma_stft(S=one, sr=sample_rate, hop_length=FEATURE_HOP) for one in power])
+    onset_mel = librosa.feature.melspectrogram(S=power, sr=sample_rate, hop_length=FEATURE_HOP)
+    onset_db = 10.0 * np.log10(np.maximum(onset_mel, 1e-10))
+    onset_db = np.maximum(onset_db, onset_db.max(axis=(1, 2), keepdims=True) - 80.0)
+    onset = librosa.onset.onset_strength(S=onset_db, sr=sample_rate, hop_length=FEATURE_HOP)  # (n, frames)
+    mel = librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=40, hop_length=FEATURE_HOP)
+    log_mel = np.log(mel + 1e-6)
+    flatness = librosa.feature.spectral_flatness(S=np.sqrt(power), hop_length=FEATURE_HOP)[:, 0]
+    rhythm = librosa.autocorrelate(onset - onset.mean(axis=1, keepdims=True), max_size=33, axis=-1)
+    rhythm = rhythm[:, 1:] / (rhythm[:, :1] + 1e-9)
+    ranked = np.sort(chroma, axis=1)  # per frame, loudest pitch class last: no key
+    unit = chroma / (np.linalg.norm(chroma, axis=1, keepdims=True) + 1e-9)
+    profile = chroma.mean(axis=2) / (chroma.mean(axis=2).sum(axis=1, keepdims=True) + 1e-9)
+    intervals = [np.sum(profile * np.roll(profile, step, axis=1), axis=1) for step in range(1, 7)]
+    change = [np.mean(np.sum(unit[:, :, lag:] * unit[:, :, :-lag], axis=1), axis=1) for lag in (1, 2, 4, 8, 16)]
+    sounding = (chroma > 0.5).sum(axis=1)
+    mean, spread = onset.mean(axis=1), onset.std(axis=1)
+    onset_statistics = [
+        mean,
+        spread,
+        np.mean(onset > (mean + spread)[:, None], axis=1),
+        np.mean(onset > (mean + 2 * spread)[:, None], axis=1),
+    ]
+    texture = [sounding.mean(axis=1), sounding.std(axis=1), flatness.mean(axis=1), np.log(flatness + 1e-9).std(axis=1)]
+    return np.concatenate(
+        [
+            ranked.mean(axis=2),
+            ranked.std(axis=2),
+            np.stack(onset_statistics, axis=1),
+            rhythm,
+            log_mel.mean(axis=2),
+            log_mel.std(axis=2),
+            np.diff(log_mel, axis=2).std(axis=2),
+            np.stack(texture, axis=1),
+            np.stack(intervals, axis=1),
+            np.stack(change, axis=1),
+        ],
+        axis=1,
+    ).astype(np.float32)
+
+
+def build_label_judge(descriptors: np.ndarray, label_count: int, *, width: int = 128, seed: int = 0) -> keras.Model:
+    """A classifier of clip descriptors [shape=(batch, d)] into labels, with a ``features`` layer.
+
+    The inputs are standardised with the training descriptors' mean and spread (a fixed layer);
+    dropout on the inputs and the features keeps it from memorising the training files.
+    """
+    from keras import layers
+
+    descriptors = np.asarray(descriptors, np.float32)
+    inputs = keras.Input(shape=(descriptors.shape[1],), name="descriptors")
+    scaled = layers.Normalization(
+        mean=descriptors.mean(axis=0), variance=descriptors.var(axis=0) + 1e-6, name="standardise"
+    )(inputs)
+    hidden = layers.Dropout(0.2, seed=seed, name="input_dropout")(scaled)
+    features = layers.Dense(width, activation="relu", name=FEATURES_LAYER)(hidden)
+    hidden = layers.Dropout(0.5, seed=seed, name="dropout")(features)
+    label = layers.Dense(label_count, activation="softmax", name="label")(hidden)
+    return keras.Model(inputs, label, name="label_judge")
+
+
+@dataclass
+class LabelJudge:
+    """A trained label judge: its network, the labels its outputs stand for, the audio's sample rate."""
+
+    model: keras.Model
+    labels: tuple[str, ...]
+    sample_rate: int
+
+    def judge_descriptors(self, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Label index [shape=(n,)] and features [shape=(n, width)] for descriptors [shape=(n, d)]."""
+        both = keras.Model(self.model.inputs, [self.model.get_layer(FEATURES_LAYER).output, self.model.output])
+        features, probabilities = both.predict(np.asarray(descriptors, np.float32), batch_size=512, verbose=0)
+        return np.argmax(probabilities, axis=1), np.asarray(features, np.float32)
+
+    def judge(self, waveforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Label index [shape=(n,)] and features [shape=(n, width)] for waveforms [shape=(n, samples)]."""
+        return self.judge_descriptors(clip_descriptors(waveforms, sample_rate=self.sample_rate))
+
+    def names(self, waveforms: np.ndarray) -> np.ndarray:
+        """The label the judge hears in each waveform [shape=(n,)], as strings."""
+        return np.array(self.labels)[self.judge(waveforms)[0]]
+
+    def shares(self, waveforms: np.ndarray) -> dict[str, float]:
+        """The share of waveforms [shape=(n, samples)] the judge puts in each label."""
+        counts = np.bincount(self.judge(waveforms)[0], minlength=len(self.labels)) / max(len(waveforms), 1)
+        return {label: float(share) for label, share in zip(self.labels, counts)}
+
+
+def train_label_judge(
+    descriptors: dict[str, np.ndarray],
+    reconstructed: dict[str, np.ndarray],
+    label_indices: dict[str, np.ndarray],
+    labels: Sequence[str],
+    *,
+    sample_rate: int,
+    run_folder: str | Path,
+    settings: dict,
+    epochs: int = 300,
+    width: int = 128,
+    seed: int = 0,
+    retrain: bool = False,
+) -> tuple[LabelJudge, TrainingResult]:
+    """Train (or reuse) a label judge on real clips and their reconstructions, stopped on the validation files.
+
+    ``descriptors`` and ``reconstructed`` map "train" and "valid" to :func:`clip_descriptors` of the
+    real clips and of the autoencoder's reconstructions of the same clips [shape=(n, d)];
+    ``label_indices`` maps them to each clip's label index [shape=(n,)]. ``settings`` (the data's and
+    the autoencoder's fingerprints) and the width key the cached model in ``run_folder``.
+    """
+    if len(set(labels)) < 2:
+        raise ValueError(f"a label judge needs at least two labels, got {list(labels)}")
+    data = {
+        split: (
+            np.concatenate([descriptors[split], reconstructed[split]]),
+            np.concatenate([label_indices[split], label_indices[split]]),
+        )
+        for split in ("train", "valid")
+    }
+    result = fit_or_load(
+        lambda: build_label_judge(data["train"][0], len(labels), width=width, seed=seed),
+        data["train"],
+        data["valid"],
+        run_folder=run_folder,
+        config=TrainingConfig(epochs=epochs, batch_size=64, learning_rate=1e-3, patience=30, seed=seed),
+        settings={"width": width, **settings},
+        loss="sparse_categorical_crossentropy",
+        retrain=retrain,
+    )
+    return LabelJudge(result.model, tuple(labels), sample_rate), result
+
+
+def file_vote_accuracy(predicted: np.ndarray, true: np.ndarray, files: Sequence[str]) -> float:
+    """Share of files whose clips' most frequent predicted label [shape=(n,)] is the file's true label.
+
+    Ties go to the lower label index. A file's clips share one true label (the lab's labels are per file).
+    """
+    predicted, true, files = np.asarray(predicted), np.asarray(true), np.asarray(files)
+    if not (len(predicted) == len(true) == len(files)) or not len(files):
+        raise ValueError(
+            f"need as many predictions, labels and files (at least one): {len(predicted)}, {len(true)}, {len(files)}"
+        )
+    right = []
+    for file in dict.fromkeys(files.tolist()):
+        chosen = files == file
+        if len(set(true[chosen].tolist())) != 1:
+            raise ValueError(f"the clips of {file} carry more than one label")
+        right.append(np.bincount(predicted[chosen]).argmax() == true[chosen][0])
+    return float(np.mean(right))
+
+
+def accuracy_figures(
+    judge: LabelJudge,
+    descriptors: np.ndarray,
+    reconstructed: np.ndarray,
+    label_indices: np.ndarray,
+    files: Sequence[str],
+) -> dict:
+    """The judge on held-out clips: per clip, per file (majority vote), and on the reconstructions."""
+    predicted = judge.judge_descriptors(descriptors)[0]
+    return {
+        "clips": len(predicted),
+        "files": len(set(files)),
+        "accuracy_clips": float(np.mean(predicted == label_indices)),
+        "accuracy_files": file_vote_accuracy(predicted, label_indices, files),
+        "accuracy_on_reconstructions": float(np.mean(judge.judge_descriptors(reconstructed)[0] == label_indices)),
+        "chance": 1.0 / len(judge.labels),
+    }

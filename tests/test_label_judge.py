@@ -1,0 +1,100 @@
+"""The label judge: clip descriptors computed in batches as one clip alone, votes per file, a judge that learns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib.measure import label_judge
+from tests.conftest import SAMPLE_RATE
+
+
+def struck(frequencies: list[float], onsets: int, *, seconds: float = 1.0, level: float = 0.3) -> np.ndarray:
+    """A chord of ``frequencies`` struck ``onsets`` times in ``seconds``, each strike decaying."""
+    samples = int(SAMPLE_RATE * seconds)
+    time = np.arange(samples) / SAMPLE_RATE
+    envelope = np.exp(-12 * (np.arange(samples) % (samples // onsets)) / SAMPLE_RATE)
+    chord = sum(np.sin(2 * np.pi * f * time) for f in frequencies) / len(frequencies)
+    return (level * envelope * chord).astype(np.float32)
+
+
+def clips_of(label: str, count: int, rng: np.random.Generator) -> np.ndarray:
+    """'busy': many strikes of single notes; 'calm': one strike of a wide chord. Pitches and levels vary."""
+    clips = []
+    for _ in range(count):
+        root = rng.uniform(150, 400)
+        level = rng.uniform(0.05, 0.5)
+        if label == "busy":
+            clips.append(struck([root], int(rng.integers(6, 10)), level=level))
+        else:
+            clips.append(struck([root, root * 1.26, root * 1.5, root * 2.0], 1, level=level))
+    return np.stack(clips)
+
+
+def test_descriptors_of_a_clip_do_not_depend_on_its_batch_mates():
+    rng = np.random.default_rng(0)
+    quiet, loud = clips_of("busy", 1, rng) * 0.01, clips_of("calm", 1, rng) * 3
+    alone = label_judge.clip_descriptors(quiet, sample_rate=SAMPLE_RATE)
+    together = label_judge.clip_descriptors(np.concatenate([loud, quiet]), sample_rate=SAMPLE_RATE)
+    assert alone.shape == (1, label_judge.DESCRIPTOR_SIZE)
+    # the decibel floor and the chroma's tuning are each clip's own, not the batch's
+    np.testing.assert_allclose(together[1], alone[0], rtol=1e-3, atol=1e-4)
+    assert not np.allclose(together[0], together[1])
+    assert label_judge.clip_descriptors(np.zeros((0, SAMPLE_RATE)), sample_rate=SAMPLE_RATE).shape == (0, 194)
+    with pytest.raises(ValueError, match="clips, samples"):
+        label_judge.clip_descriptors(np.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
+
+
+def test_a_file_is_judged_by_the_label_most_of_its_clips_get():
+    predicted = np.array([0, 0, 1, 1, 1, 0, 2, 2])
+    true = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    files = ["a", "a", "a", "b", "b", "b", "c", "c"]
+    assert label_judge.file_vote_accuracy(predicted, true, files) == 1.0  # a: 2 of 3, b: 2 of 3, c: 2 of 2
+    assert label_judge.file_vote_accuracy(1 - np.clip(predicted, 0, 1), true, files) == 0.0
+    with pytest.raises(ValueError, match="more than one label"):
+        label_judge.file_vote_accuracy(predicted, np.arange(8), files)
+    with pytest.raises(ValueError, match="as many"):
+        label_judge.file_vote_accuracy(predicted[:3], true, files)
+
+
+def test_a_judge_learns_labels_it_can_hear_and_not_labels_it_cannot(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = ("busy", "calm")
+    waveforms = {
+        split: {label: clips_of(label, n, rng) for label in labels} for split, n in (("train", 24), ("valid", 8))
+    }
+    test = np.concatenate([clips_of(label, 10, rng) for label in labels])
+    test_labels = np.repeat([0, 1], 10)
+    descriptors = {
+        split: label_judge.clip_descriptors(np.concatenate(list(by_label.values())), sample_rate=SAMPLE_RATE)
+        for split, by_label in waveforms.items()
+    }
+    indices = {split: np.repeat([0, 1], len(next(iter(by_label.values())))) for split, by_label in waveforms.items()}
+    # The "reconstructions": the same clips, a little blurred by noise.
+    reconstructed = {split: d + rng.normal(0, 0.01, d.shape).astype(np.float32) for split, d in descriptors.items()}
+
+    def train(label_indices, folder):
+        return label_judge.train_label_judge(
+            descriptors, reconstructed, label_indices, labels, sample_rate=SAMPLE_RATE,
+            run_folder=tmp_path / folder, settings={"data": "test"}, epochs=60, width=16, seed=0,
+        )  # fmt: skip
+
+    judge, result = train(indices, "heard")
+    assert not result.loaded_from_cache and judge.labels == labels
+    assert np.mean(judge.names(test) == np.array(labels)[test_labels]) >= 0.9
+    assert judge.shares(test[:10])["busy"] >= 0.9 and sum(judge.shares(test).values()) == pytest.approx(1.0)
+    test_descriptors = label_judge.clip_descriptors(test, sample_rate=SAMPLE_RATE)
+    figures = label_judge.accuracy_figures(
+        judge, test_descriptors, test_descriptors, test_labels, [f"file{i // 5}" for i in range(20)]
+    )
+    assert figures["files"] == 4 and figures["accuracy_files"] == 1.0 and figures["accuracy_clips"] >= 0.9
+    # Labels drawn at random say nothing the audio holds: the judge cannot learn them.
+    shuffled = {split: rng.permutation(values) for split, values in indices.items()}
+    guess, _ = train(shuffled, "shuffled")
+    assert np.mean(guess.names(test) == np.array(labels)[test_labels]) < 0.9
+    again, cached = train(indices, "heard")
+    assert cached.loaded_from_cache and np.array_equal(again.names(test), judge.names(test))
+    with pytest.raises(ValueError, match="two labels"):
+        label_judge.train_label_judge(
+            descriptors, reconstructed, indices, ("busy",), sample_rate=SAMPLE_RATE, run_folder=tmp_path, settings={}
+        )
