@@ -191,6 +191,21 @@ def test_labels_come_from_the_first_level_and_splits_are_by_file(tmp_path):
     assert np.allclose(levels, SMALL.target_rms_db, atol=1.0)  # steady tones: each file brought to -20 dBFS
 
 
+def test_a_label_with_too_few_files_to_split_is_left_out_of_label_splits(tmp_path):
+    source = labelled_folder(tmp_path / "music", files_per_label=6)
+    for index in range(2):  # a third label of two files: both go to train, none to test
+        write_tone(source / "rare" / f"take{index}.wav", frequency=330.0)
+    prepare(source, tmp_path)
+    dataset = collection.load_collection(tmp_path / "prepared")
+    assert dataset.labels == ("high", "low", "rare")
+    labels, waveforms, rows = dataset.label_splits()
+    assert labels == ("high", "low")
+    assert {row["label"] for row in rows["train"]} == {"high", "low"} and len(waveforms["train"]) == len(rows["train"])
+    every_train = dataset.split("train")[1]
+    assert len(rows["train"]) == sum(row["label"] != "rare" for row in every_train) < len(every_train)
+    assert dataset.label_splits(required=("train",))[0] == ("high", "low", "rare")
+
+
 def test_flat_folder_has_one_label_and_too_few_files_are_refused(tmp_path):
     for index in range(3):
         write_tone(tmp_path / "flat" / f"take{index}.wav")

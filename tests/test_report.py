@@ -79,12 +79,42 @@ def test_progress_bars_collapse_to_their_final_state():
     assert outputs[0].text == "loading\ntraining: 100%| 10/10\n"
 
 
-def test_a_stage_with_its_own_dataset_reads_and_skips_by_it(tmp_path):
-    from lib.core.paths import PROJ_ROOT
+def test_a_stage_with_its_own_dataset_works_on_a_folder_with_enough_labels(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from lib.core import paths
+    from lib.data import collection
+    from lib.data.audio import write_wav
+    from lib.lab import checks
     from lib.lab.run_notebooks import skip_reason
 
-    genres_notebook = PROJ_ROOT / "notebooks" / "05_genres.ipynb"
-    assert report.notebook_dataset(genres_notebook) == "genres"
-    assert report.notebook_dataset(PROJ_ROOT / "notebooks" / "01_autoencoder.ipynb") is None
+    genres_notebook = paths.PROJ_ROOT / "notebooks" / "05_genres.ipynb"
+    first_notebook = paths.PROJ_ROOT / "notebooks" / "01_autoencoder.ipynb"
+    assert checks.notebook_dataset(genres_notebook) == "genres" and checks.notebook_dataset(first_notebook) is None
+    folder = tmp_path / "music"
+    # Notebook 05 works on the genre collections in the notes' and the genres' runs, on a folder in a folder's.
+    assert checks.stage_dataset(genres_notebook, "notes") == checks.stage_dataset(genres_notebook, "genres") == "genres"
+    assert checks.stage_dataset(genres_notebook, str(folder)) == str(folder)
+    assert checks.stage_dataset(first_notebook, "notes") == "notes"
     assert skip_reason(genres_notebook, "notes") is None and skip_reason(genres_notebook, "genres") is None
-    assert "genres" in skip_reason(genres_notebook, str(tmp_path))
+
+    def add_label(label: str) -> None:
+        time = np.arange(3 * 16_000) / 16_000
+        for number in range(3):
+            tone = 0.3 * np.sin(2 * np.pi * (220 + 40 * number) * time) * (1 + np.sin(2 * np.pi * 3 * time)) / 2
+            write_wav(folder / label / f"{number}.wav", tone.astype(np.float32), sample_rate=16_000)
+
+    prepared = paths.data_dir(dataset=str(folder))
+    try:
+        add_label("solo")
+        collection.prepare_collection(folder, prepared, collection.CollectionConfig(), progress=False)
+        reason = skip_reason(genres_notebook, str(folder))
+        assert "at least 2 labels" in reason and "solo" in reason, reason
+        add_label("duet")
+        collection.prepare_collection(folder, prepared, collection.CollectionConfig(), progress=False)
+        assert skip_reason(genres_notebook, str(folder)) is None
+        assert skip_reason(first_notebook, str(folder)) is None
+    finally:
+        shutil.rmtree(prepared, ignore_errors=True)

@@ -70,6 +70,27 @@ class ClipDataset:
             return np.zeros((0, self.config.clip_samples), dtype=np.float32), []
         return self.clips(indices), [self.manifest[i] for i in indices]
 
+    def label_splits(
+        self, splits: tuple[str, ...] = ("train", "valid", "test"), *, required: tuple[str, ...] = ("train", "test")
+    ) -> tuple[tuple[str, ...], dict[str, np.ndarray], dict[str, list[dict]]]:
+        """The labels that every ``required`` split has clips of, and the waveforms [shape=(n, clip_samples)]
+        and rows of each of ``splits`` restricted to them: (labels, waveforms by split, rows by split).
+
+        A label whose files all went to one split (a folder's label with fewer than three files) can be
+        neither learned and measured nor moved to; its clips are left out of every split.
+        """
+        waveforms, rows = {}, {}
+        for split in splits:
+            waveforms[split], rows[split] = self.split(split)
+        labels = tuple(
+            label for label in self.labels if all(any(row["label"] == label for row in rows[s]) for s in required)
+        )
+        for split in splits:
+            keep = np.array([row["label"] in labels for row in rows[split]], dtype=bool)
+            waveforms[split] = waveforms[split][keep]
+            rows[split] = [row for row, kept in zip(rows[split], keep) if kept]
+        return labels, waveforms, rows
+
     def counts(self) -> dict[str, int]:
         """Number of clips per split."""
         return {split: len(self.indices(split)) for split in SPLITS}

@@ -294,6 +294,26 @@ def clip_config() -> collection.CollectionConfig:
     return collection.CollectionConfig(clip_seconds=seconds, hop_seconds=hop)
 
 
+def load_phrase_dataset(
+    config: collection.CollectionConfig, *, scores_per_genre: int, choice: str | None = None, build: bool = True
+) -> collection.FolderDataset:
+    """The phrases notebook 05 works on in a run of ``choice`` (default ``LML_DATASET``), cut by ``config``.
+
+    The notes' and the genres' runs: the genre collections' own phrases (:func:`lib.data.phrases.load_phrases`,
+    ``scores_per_genre`` scores each). A folder: the folder itself cut into phrases, prepared (and cached)
+    beside its clips in ``<data folder>-phrases-<seconds>s``; its labels are its sub-folders.
+    """
+    choice = dataset_choice() if choice is None else choice
+    if choice in SHIPPED_DATASETS:
+        return load_phrases(config, scores_per_genre=scores_per_genre, build=build)
+    source = folder_source(choice)
+    clips_folder = data_dir(dataset=choice)
+    destination = clips_folder.with_name(f"{clips_folder.name}-phrases-{config.clip_seconds:g}s")
+    if build:
+        collection.prepare_collection(source, destination, config)
+    return collection.load_collection(destination)
+
+
 def folder_source(choice: str) -> Path:
     """The folder a DATASET value names.
 

@@ -218,6 +218,17 @@ def notebook_dataset(notebook: Path) -> str | None:
     return metadata.get("latent_music_lab", {}).get("dataset")
 
 
+def stage_dataset(notebook: Path, dataset: str | None = None) -> str:
+    """The dataset whose outputs a notebook writes in a run of ``dataset`` (default ``LML_DATASET``).
+
+    A notebook with a dataset of its own (notebook 05: the genre collections) works on it in the notes'
+    run and in its own; on a folder it works on the folder (notebook 05 on the folder's labels).
+    """
+    dataset = dataset_choice() if dataset is None else dataset
+    own = notebook_dataset(notebook)
+    return own if own and dataset in (DEFAULT_DATASET, own) else dataset
+
+
 def section_name(dataset: str) -> str | None:
     """The section of the expectations for a dataset: its own name if shipped (at its reference clip
     length, 1 s), else None (a folder, or the genres cut at another ``CLIP_SECONDS``)."""

@@ -25,7 +25,7 @@ import nbformat
 from lib.core.fileio import atomic_write_bytes, load_json
 from lib.core.paths import PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
 from lib.lab import checks
-from lib.lab.checks import notebook_dataset
+from lib.lab.checks import stage_dataset
 from lib.lab.ratchet import load_tradeoffs
 
 RESULTS_TAG = "results"
@@ -101,10 +101,12 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
 def show_results(notebook: str, dataset: str | None = None) -> None:
     """Display a stage's results in its notebook (the last finished run's, until this one ends).
 
-    ``dataset`` names the dataset of a stage that always works on one (notebook 05: genres).
+    ``dataset``: whose results; by default the dataset the notebook works on in this run
+    (:func:`lib.lab.checks.stage_dataset`: notebook 05 in the notes' run shows the genre collections').
     """
     from IPython.display import HTML, display
 
+    dataset = dataset or stage_dataset(PROJ_ROOT / "notebooks" / f"{notebook}.ipynb")
     path = metrics_path(notebook, dataset=dataset)
     display(HTML(results_html(notebook, load_json(path) if path.exists() else None, dataset=dataset)))
 
@@ -168,7 +170,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
     stems = sorted({path.stem for path in executed} | set(names or []))
     for stem in stems:
         source = notebooks_folder / f"{stem}.ipynb"
-        own = notebook_dataset(source) if source.exists() else None  # a stage with a dataset of its own
+        own = stage_dataset(source) if source.exists() else None  # a stage with a dataset of its own
         metrics = metrics_path(stem, dataset=own)
         record = load_json(metrics) if metrics.exists() else None
         if source.exists():

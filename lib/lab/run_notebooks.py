@@ -13,8 +13,9 @@ the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
 
 Every numbered notebook runs on every dataset and records, inside its metrics, the parts it
 cannot measure there. One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
-collections) runs with the notes and with that dataset, writes to that dataset's outputs, and
-is skipped on a folder of audio: the reason is printed and written to its metrics file.
+collections) works on that dataset in the notes' run and writes to its outputs; on a folder it works on
+the folder, unless the folder has fewer labels than its metadata's ``needs_labels``: then it is skipped,
+and the reason is printed and written to its metrics file.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ from pathlib import Path
 from lib.core.fileio import load_json, save_json
 from lib.core.paths import (
     DATASET_ENV_VAR,
-    DEFAULT_DATASET,
     SHIPPED_DATASETS,
     dataset_choice,
     metrics_path,
     outputs_dir,
     shown,
 )
-from lib.lab.report import fill_results_cell, notebook_dataset
+from lib.data.dataset import load_dataset
+from lib.lab.checks import stage_dataset
+from lib.lab.report import fill_results_cell
 
 KERNEL_NAME = "latent-music-lab"
 
@@ -58,11 +60,21 @@ def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERN
 
 
 def skip_reason(notebook: Path, dataset: str) -> str | None:
-    """Why ``notebook`` cannot run on ``dataset``, or None when it can."""
+    """Why ``notebook`` cannot run on ``dataset``, or None when it can.
+
+    A notebook whose metadata asks for ``needs_labels`` (notebook 05: two, to condition on and move
+    between) runs on a folder only when the folder's prepared clips carry that many labels (sub-folders).
+    """
     metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("latent_music_lab", {})
-    own = metadata.get("dataset")
-    if own and dataset not in (DEFAULT_DATASET, own):
-        return f"works on the shipped {own} dataset: run it with `make run-all` or `make run-all DATASET={own}`"
+    needed = int(metadata.get("needs_labels", 0))
+    if stage_dataset(notebook, dataset) != dataset or dataset in SHIPPED_DATASETS or not needed:
+        return None
+    labels = load_dataset(build=False, dataset=dataset).labels
+    if len(labels) < needed:
+        return (
+            f"needs at least {needed} labels (sub-folders of the folder, e.g. genres or artists) to condition on "
+            f"and move between; {shown(dataset)} has {len(labels)}: {', '.join(labels) or 'none'}"
+        )
     return None
 
 
@@ -101,7 +113,7 @@ def main(arguments: list[str]) -> int:
             print(describe_failure(Path(name), error), file=sys.stderr)
             print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
             return 1
-        fill_results_cell(output_folder / notebook.name, notebook.stem, dataset=notebook_dataset(notebook))
+        fill_results_cell(output_folder / notebook.name, notebook.stem, dataset=stage_dataset(notebook))
         print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
         # Wall time of the latest run of each notebook, for the README and `make check`.
         timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
