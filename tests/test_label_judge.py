@@ -98,3 +98,26 @@ def test_a_judge_learns_labels_it_can_hear_and_not_labels_it_cannot(tmp_path):
         label_judge.train_label_judge(
             descriptors, reconstructed, indices, ("busy",), sample_rate=SAMPLE_RATE, run_folder=tmp_path, settings={}
         )
+
+
+def test_a_judge_trained_on_a_datasets_splits_reports_what_it_heard(tmp_path):
+    rng = np.random.default_rng(2)
+    labels = ("busy", "calm")
+    sizes = {"train": 16, "valid": 4, "test": 6}
+    waveforms = {split: np.concatenate([clips_of(label, n, rng) for label in labels]) for split, n in sizes.items()}
+    names = {split: [label for label in labels for _ in range(n)] for split, n in sizes.items()}
+    asked = []
+
+    def reconstruct(split: str) -> np.ndarray:
+        asked.append(split)
+        return waveforms[split] * 0.9  # a quieter copy: what an autoencoder would give back
+
+    files = [f"{label}/{i % 2}" for label in labels for i in range(6)]
+    heard = label_judge.train_on_splits(
+        waveforms, names, labels, reconstruct=reconstruct, test_files=files,
+        sample_rate=SAMPLE_RATE, run_folder=tmp_path / "judge", settings={"data": "test"}, epochs=40, width=16,
+    )  # fmt: skip
+    assert asked == ["train", "valid", "test"] and set(heard.descriptors) == set(heard.reconstructed) == set(sizes)
+    assert heard.held_out["clips"] == 12 and heard.held_out["files"] == 4 and heard.held_out["accuracy_clips"] >= 0.9
+    record = heard.record(extra=1)
+    assert record["extra"] == 1 and record["epochs"] == len(heard.result.history["loss"]) and "accuracy_files" in record

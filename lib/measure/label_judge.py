@@ -16,12 +16,13 @@ their reconstructions**, each with its clip's label: blur then says nothing abou
 Its accuracy is reported per clip and per file (:func:`file_vote_accuracy`: the label most of
 a file's clips get), on held-out files.
 
-Imports: the models layer (its training loop and the judge's feature layer name); nothing above.
+Imports: the models layer (its training loop and the judge's feature layer name) and
+:mod:`lib.measure.evaluation` (class positions); nothing above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import keras
 import librosa
 import numpy as np
 
+from lib.measure.evaluation import class_indices
 from lib.models.judge import FEATURES_LAYER
 from lib.models.training import TrainingConfig, TrainingResult, fit_or_load
 
@@ -191,6 +193,68 @@ def train_label_judge(
         retrain=retrain,
     )
     return LabelJudge(result.model, tuple(labels), sample_rate), result
+
+
+@dataclass
+class HeardSplits:
+    """A label judge trained on a dataset's splits, with what it was trained and measured on."""
+
+    judge: LabelJudge
+    descriptors: dict[str, np.ndarray]  # of the real clips, per split [shape=(n, 194)]
+    reconstructed: dict[str, np.ndarray]  # of their reconstructions, per split
+    result: TrainingResult
+    held_out: dict  # :func:`accuracy_figures` on the test split
+
+    def record(self, **more: object) -> dict:
+        """The judge's figures for a metrics record: held-out accuracies, training, and ``more``."""
+        return {
+            **self.held_out,
+            "trained_on": "real training clips and their autoencoder reconstructions",
+            "epochs": len(self.result.history.get("loss", [])),
+            "seconds": self.result.seconds,
+            **more,
+        }
+
+
+def train_on_splits(
+    waveforms: dict[str, np.ndarray],
+    labels: dict[str, Sequence[str]],
+    label_names: Sequence[str],
+    *,
+    reconstruct: Callable[[str], np.ndarray],
+    test_files: Sequence[str],
+    sample_rate: int,
+    run_folder: str | Path,
+    settings: dict,
+    epochs: int = 300,
+    width: int = 128,
+    seed: int = 0,
+    retrain: bool = False,
+) -> HeardSplits:
+    """Describe every split's clips and their reconstructions, train (or reuse) the judge, measure it on "test".
+
+    ``waveforms`` and ``labels`` map "train", "valid" and "test" (at least) to clips [shape=(n, samples)]
+    and their labels (each one of ``label_names``); ``reconstruct(split)`` gives the autoencoder's
+    reconstructions of that split's clips, in the same order; ``test_files`` names each test clip's file.
+    """
+    descriptors = {split: clip_descriptors(clips, sample_rate=sample_rate) for split, clips in waveforms.items()}
+    reconstructed = {split: clip_descriptors(reconstruct(split), sample_rate=sample_rate) for split in waveforms}
+    indices = {split: class_indices(list(labels[split]), label_names) for split in waveforms}
+    judge, result = train_label_judge(
+        descriptors,
+        reconstructed,
+        indices,
+        label_names,
+        sample_rate=sample_rate,
+        run_folder=run_folder,
+        settings=settings,
+        epochs=epochs,
+        width=width,
+        seed=seed,
+        retrain=retrain,
+    )
+    held_out = accuracy_figures(judge, descriptors["test"], reconstructed["test"], indices["test"], test_files)
+    return HeardSplits(judge, descriptors, reconstructed, result, held_out)
 
 
 def file_vote_accuracy(predicted: np.ndarray, true: np.ndarray, files: Sequence[str]) -> float:
