@@ -60,44 +60,36 @@ def test_a_file_is_judged_by_the_label_most_of_its_clips_get():
 def test_a_judge_learns_labels_it_can_hear_and_not_labels_it_cannot(tmp_path):
     rng = np.random.default_rng(1)
     labels = ("busy", "calm")
-    waveforms = {
-        split: {label: clips_of(label, n, rng) for label in labels} for split, n in (("train", 24), ("valid", 8))
-    }
-    test = np.concatenate([clips_of(label, 10, rng) for label in labels])
-    test_labels = np.repeat([0, 1], 10)
-    descriptors = {
-        split: label_judge.clip_descriptors(np.concatenate(list(by_label.values())), sample_rate=SAMPLE_RATE)
-        for split, by_label in waveforms.items()
-    }
-    indices = {split: np.repeat([0, 1], len(next(iter(by_label.values())))) for split, by_label in waveforms.items()}
-    # The "reconstructions": the same clips, a little blurred by noise.
-    reconstructed = {split: d + rng.normal(0, 0.01, d.shape).astype(np.float32) for split, d in descriptors.items()}
+    sizes = {"train": 24, "valid": 8, "test": 10}
+    waveforms = {split: np.concatenate([clips_of(label, n, rng) for label in labels]) for split, n in sizes.items()}
+    names = {split: np.repeat(labels, n) for split, n in sizes.items()}
+    files = [f"file{i // 5}" for i in range(20)]
 
-    def train(label_indices, folder):
-        return label_judge.train_label_judge(
-            descriptors, reconstructed, label_indices, labels, sample_rate=SAMPLE_RATE,
-            run_folder=tmp_path / folder, settings={"data": "test"}, epochs=60, width=16, seed=0,
+    def train(label_names, folder):
+        return label_judge.train_on_splits(
+            waveforms, label_names, labels, reconstruct=lambda split: waveforms[split] * 0.9, test_files=files,
+            sample_rate=SAMPLE_RATE, run_folder=tmp_path / folder, settings={"data": "test"}, epochs=60, width=16,
         )  # fmt: skip
 
-    judge, result = train(indices, "heard")
-    assert not result.loaded_from_cache and judge.labels == labels
-    assert np.mean(judge.names(test) == np.array(labels)[test_labels]) >= 0.9
-    assert judge.shares(test[:10])["busy"] >= 0.9 and sum(judge.shares(test).values()) == pytest.approx(1.0)
-    test_descriptors = label_judge.clip_descriptors(test, sample_rate=SAMPLE_RATE)
-    figures = label_judge.accuracy_figures(
-        judge, test_descriptors, test_descriptors, test_labels, [f"file{i // 5}" for i in range(20)]
-    )
-    assert figures["files"] == 4 and figures["accuracy_files"] == 1.0 and figures["accuracy_clips"] >= 0.9
+    heard = train(names, "heard")
+    judge = heard.judge
+    assert not heard.result.loaded_from_cache and judge.labels == labels
+    assert np.mean(judge.names(waveforms["test"]) == names["test"]) >= 0.9
+    assert judge.shares(waveforms["test"][:10])["busy"] >= 0.9
+    assert sum(judge.shares(waveforms["test"]).values()) == pytest.approx(1.0)
+    assert heard.held_out["files"] == 4 and heard.held_out["accuracy_files"] == 1.0
     # Labels drawn at random say nothing the audio holds: the judge cannot learn them.
-    shuffled = {split: rng.permutation(values) for split, values in indices.items()}
-    guess, _ = train(shuffled, "shuffled")
-    assert np.mean(guess.names(test) == np.array(labels)[test_labels]) < 0.9
-    again, cached = train(indices, "heard")
-    assert cached.loaded_from_cache and np.array_equal(again.names(test), judge.names(test))
+    shuffled = {split: rng.permutation(values) if split != "test" else values for split, values in names.items()}
+    assert train(shuffled, "shuffled").held_out["accuracy_clips"] < 0.9
+    again = train(names, "heard")
+    assert again.result.loaded_from_cache and np.array_equal(
+        again.judge.names(waveforms["test"]), judge.names(waveforms["test"])
+    )
     with pytest.raises(ValueError, match="two labels"):
-        label_judge.train_label_judge(
-            descriptors, reconstructed, indices, ("busy",), sample_rate=SAMPLE_RATE, run_folder=tmp_path, settings={}
-        )
+        label_judge.train_on_splits(
+            waveforms, names, ("busy",), reconstruct=lambda split: waveforms[split], test_files=files,
+            sample_rate=SAMPLE_RATE, run_folder=tmp_path / "one", settings={},
+        )  # fmt: skip
 
 
 def test_a_judge_trained_on_a_datasets_splits_reports_what_it_heard(tmp_path):

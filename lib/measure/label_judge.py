@@ -11,7 +11,7 @@ clips are compared with real ones.
 
 It judges *decoded* audio, which is blurrier than real clips; trained on real clips alone it
 put fewer than half of the autoencoder's reconstructions of held-out genre phrases in their own
-genre (notebook 05). So :func:`train_label_judge` trains it on the real training clips **and
+genre (notebook 05). So :func:`train_on_splits` trains it on the real training clips **and
 their reconstructions**, each with its clip's label: blur then says nothing about the label.
 Its accuracy is reported per clip and per file (:func:`file_vote_accuracy`: the label most of
 a file's clips get), on held-out files.
@@ -152,49 +152,6 @@ class LabelJudge:
         return {label: float(share) for label, share in zip(self.labels, counts)}
 
 
-def train_label_judge(
-    descriptors: dict[str, np.ndarray],
-    reconstructed: dict[str, np.ndarray],
-    label_indices: dict[str, np.ndarray],
-    labels: Sequence[str],
-    *,
-    sample_rate: int,
-    run_folder: str | Path,
-    settings: dict,
-    epochs: int = 300,
-    width: int = 128,
-    seed: int = 0,
-    retrain: bool = False,
-) -> tuple[LabelJudge, TrainingResult]:
-    """Train (or reuse) a label judge on real clips and their reconstructions, stopped on the validation files.
-
-    ``descriptors`` and ``reconstructed`` map "train" and "valid" to :func:`clip_descriptors` of the
-    real clips and of the autoencoder's reconstructions of the same clips [shape=(n, d)];
-    ``label_indices`` maps them to each clip's label index [shape=(n,)]. ``settings`` (the data's and
-    the autoencoder's fingerprints) and the width key the cached model in ``run_folder``.
-    """
-    if len(set(labels)) < 2:
-        raise ValueError(f"a label judge needs at least two labels, got {list(labels)}")
-    data = {
-        split: (
-            np.concatenate([descriptors[split], reconstructed[split]]),
-            np.concatenate([label_indices[split], label_indices[split]]),
-        )
-        for split in ("train", "valid")
-    }
-    result = fit_or_load(
-        lambda: build_label_judge(data["train"][0], len(labels), width=width, seed=seed),
-        data["train"],
-        data["valid"],
-        run_folder=run_folder,
-        config=TrainingConfig(epochs=epochs, batch_size=64, learning_rate=1e-3, patience=30, seed=seed),
-        settings={"width": width, **settings},
-        loss="sparse_categorical_crossentropy",
-        retrain=retrain,
-    )
-    return LabelJudge(result.model, tuple(labels), sample_rate), result
-
-
 @dataclass
 class HeardSplits:
     """A label judge trained on a dataset's splits, with what it was trained and measured on."""
@@ -236,23 +193,30 @@ def train_on_splits(
     ``waveforms`` and ``labels`` map "train", "valid" and "test" (at least) to clips [shape=(n, samples)]
     and their labels (each one of ``label_names``); ``reconstruct(split)`` gives the autoencoder's
     reconstructions of that split's clips, in the same order; ``test_files`` names each test clip's file.
+    The judge learns from the training clips and their reconstructions and stops on the validation
+    clips'; ``settings`` (the data's and the autoencoder's fingerprints) and ``width`` key the cached
+    model in ``run_folder``.
     """
+    if len(set(label_names)) < 2:
+        raise ValueError(f"a label judge needs at least two labels, got {list(label_names)}")
     descriptors = {split: clip_descriptors(clips, sample_rate=sample_rate) for split, clips in waveforms.items()}
     reconstructed = {split: clip_descriptors(reconstruct(split), sample_rate=sample_rate) for split in waveforms}
     indices = {split: class_indices(list(labels[split]), label_names) for split in waveforms}
-    judge, result = train_label_judge(
-        descriptors,
-        reconstructed,
-        indices,
-        label_names,
-        sample_rate=sample_rate,
+    data = {  # real clips and their reconstructions, each with its clip's label
+        split: (np.concatenate([descriptors[split], reconstructed[split]]), np.tile(indices[split], 2))
+        for split in ("train", "valid")
+    }
+    result = fit_or_load(
+        lambda: build_label_judge(data["train"][0], len(label_names), width=width, seed=seed),
+        data["train"],
+        data["valid"],
         run_folder=run_folder,
-        settings=settings,
-        epochs=epochs,
-        width=width,
-        seed=seed,
+        config=TrainingConfig(epochs=epochs, batch_size=64, learning_rate=1e-3, patience=30, seed=seed),
+        settings={"width": width, **settings},
+        loss="sparse_categorical_crossentropy",
         retrain=retrain,
     )
+    judge = LabelJudge(result.model, tuple(label_names), sample_rate)
     held_out = accuracy_figures(judge, descriptors["test"], reconstructed["test"], indices["test"], test_files)
     return HeardSplits(judge, descriptors, reconstructed, result, held_out)
 
