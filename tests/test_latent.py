@@ -89,3 +89,48 @@ def test_latents_pad_with_zeros_to_a_size():
     assert padded.shape == (2, 5) and np.array_equal(padded[:, :3], latents) and not padded[:, 3:].any()
     with pytest.raises(ValueError, match="do not fit"):
         latent.pad_latents(latents, 2)
+
+
+def labelled_notes() -> tuple[np.ndarray, list[dict], np.ndarray]:
+    """Notes whose latent spells out their pitch and velocity, and whose family sets their brightness."""
+    rows, latents, waveforms = [], [], []
+    time = np.arange(1600) / 16_000
+    for family, frequency, programs in (("flute", 2000.0, (73, 74)), ("bass", 200.0, (33, 34))):
+        for program in programs:
+            for pitch in (48, 60, 72):
+                for velocity in (30, 100):
+                    rows.append({"family": family, "program": program, "pitch": pitch, "velocity": velocity})
+                    latents.append([pitch, velocity, frequency / 1000])
+                    waveforms.append(np.sin(2 * np.pi * frequency * time))
+    return np.array(latents, np.float32), rows, np.array(waveforms, np.float32)
+
+
+def test_note_vectors_follow_the_labels_and_pick_their_test_clips():
+    latents, rows, waveforms = labelled_notes()
+    found = latent.note_attribute_vectors(latents, rows, waveforms, sample_rate=16_000)
+    assert (found.darkest, found.brightest) == ("bass", "flute") and found.group_vector == "bass_to_flute"
+    np.testing.assert_allclose(found.vectors["octave_up"], [12, 0, 0], atol=1e-5)
+    np.testing.assert_allclose(found.vectors["louder"], [0, 70, 0], atol=1e-5)
+    np.testing.assert_allclose(found.vectors["bass_to_flute"], [0, 0, 1.8], atol=1e-5)
+    assert found.centroid_hz["flute"] > found.centroid_hz["bass"]
+    candidates = latent.note_edit_candidates(rows, found, top_pitch=72, softest_velocity=30)
+    assert all(rows[i]["pitch"] <= 60 for i in candidates["octave_up"]) and len(candidates["octave_up"]) == 16
+    assert {rows[i]["velocity"] for i in candidates["louder"]} == {30}
+    assert {rows[i]["family"] for i in candidates["bass_to_flute"]} == {"bass"}
+
+
+def test_measured_vectors_come_from_quarters_of_level_and_brightness():
+    latents, rows, waveforms = labelled_notes()
+    rows = [{"label": row["family"], "level_db": -40.0 + row["velocity"] / 10} for row in rows]
+    found = latent.measured_attribute_vectors(latents, rows, waveforms, sample_rate=16_000)
+    assert list(found.vectors) == ["louder", "brighter", "bass_to_flute"]
+    assert found.vectors["louder"][1] > 0 and found.vectors["brighter"][2] > 0  # louder velocity, brighter family
+    candidates = latent.measured_edit_candidates(rows, waveforms, found, sample_rate=16_000)
+    assert len(candidates["louder"]) == len(rows) // 2 and {rows[i]["label"] for i in candidates["bass_to_flute"]} == {
+        "bass"
+    }
+    one_label = [{**row, "label": "all"} for row in rows]
+    alone = latent.measured_attribute_vectors(latents, one_label, waveforms, sample_rate=16_000)
+    assert "all_to_all" not in alone.vectors and "all_to_all" not in latent.measured_edit_candidates(
+        one_label, waveforms, alone, sample_rate=16_000
+    )

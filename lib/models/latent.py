@@ -157,3 +157,120 @@ def pad_latents(latents: np.ndarray, size: int) -> np.ndarray:
     if latents.shape[1] > size:
         raise ValueError(f"latents of {latents.shape[1]} numbers do not fit in {size}")
     return np.pad(latents, ((0, 0), (0, size - latents.shape[1])))
+
+
+@dataclass
+class AttributeVectors:
+    """Stage 2's attribute vectors (name -> [shape=(latent_dim,)]) and the groups they were measured from.
+
+    ``centroid_hz``: the mean spectral centroid of each family's (or label's) training clips;
+    ``darkest`` and ``brightest``: the groups with the lowest and highest; ``found``: what the
+    vectors rest on, in words, for the notebook to show.
+    """
+
+    vectors: dict[str, np.ndarray]
+    centroid_hz: dict[str, float]
+    darkest: str
+    brightest: str
+    found: list[str]
+
+    @property
+    def group_vector(self) -> str:
+        """The name of the darkest-to-brightest group vector."""
+        return f"{self.darkest}_to_{self.brightest}"
+
+
+def _group_centroids(rows: Sequence[dict], key: str, centroids: np.ndarray) -> dict[str, float]:
+    names = sorted({row[key] for row in rows})
+    return {name: float(np.mean(centroids[[row[key] == name for row in rows]])) for name in names}
+
+
+def _group_difference(latents: np.ndarray, rows: Sequence[dict], key: str, source: str, target: str) -> np.ndarray:
+    return attribute_vector(latents[[r[key] == source for r in rows]], latents[[r[key] == target for r in rows]])
+
+
+def note_attribute_vectors(
+    latents: np.ndarray, rows: Sequence[dict], waveforms: np.ndarray, *, sample_rate: int
+) -> AttributeVectors:
+    """The notes' vectors from labelled training clips (latents [shape=(n, d)], rows, waveforms [shape=(n, samples)]):
+    ``octave_up`` (pairs of the same note an octave apart), ``louder`` (softest to loudest velocity,
+    same program and pitch) and the darkest family to the brightest (by mean spectral centroid)."""
+    from lib.data.analysis import spectral_centroid_hz
+
+    velocities = sorted({row["velocity"] for row in rows})
+    octave_sources, octave_targets = paired_indices(rows, "pitch", 12, match=("program", "velocity"))
+    loud_sources, loud_targets = paired_indices(
+        rows, "velocity", velocities[-1] - velocities[0], match=("program", "pitch")
+    )
+    centroid = {}
+    for family in sorted({row["family"] for row in rows}):  # family by family: the clips of one at a time
+        members = [i for i, row in enumerate(rows) if row["family"] == family]
+        centroid[family] = float(np.mean(spectral_centroid_hz(waveforms[members], sample_rate=sample_rate)))
+    darkest, brightest = min(centroid, key=centroid.get), max(centroid, key=centroid.get)
+    vectors = {
+        "octave_up": attribute_vector(latents[octave_sources], latents[octave_targets]),
+        "louder": attribute_vector(latents[loud_sources], latents[loud_targets]),
+        f"{darkest}_to_{brightest}": _group_difference(latents, rows, "family", darkest, brightest),
+    }
+    found = [
+        f"pairs used: {{'octave_up': {len(octave_sources)}, 'louder': {len(loud_sources)}}}",
+        f"darkest family: {darkest} ({centroid[darkest]:.0f} Hz spectral centroid)",
+        f"brightest family: {brightest} ({centroid[brightest]:.0f} Hz)",
+    ]
+    return AttributeVectors(vectors, centroid, darkest, brightest, found)
+
+
+def measured_attribute_vectors(
+    latents: np.ndarray, rows: Sequence[dict], waveforms: np.ndarray, *, sample_rate: int
+) -> AttributeVectors:
+    """Vectors for clips without note labels, from measured groups of training clips: ``louder`` (the
+    quietest quarter of files' levels to the loudest), ``brighter`` (lowest quarter of spectral centroids
+    to highest) and, with two labels or more, the darkest label to the brightest."""
+    from lib.data.analysis import spectral_centroid_hz
+
+    centroids = spectral_centroid_hz(waveforms, sample_rate=sample_rate)
+    levels = np.array([row["level_db"] for row in rows])
+    quarter = max(1, len(rows) // 4)
+    vectors = {
+        "louder": attribute_vector(latents[np.argsort(levels)[:quarter]], latents[np.argsort(levels)[-quarter:]]),
+        "brighter": attribute_vector(
+            latents[np.argsort(centroids)[:quarter]], latents[np.argsort(centroids)[-quarter:]]
+        ),
+    }
+    centroid = _group_centroids(rows, "label", centroids)
+    darkest, brightest = min(centroid, key=centroid.get), max(centroid, key=centroid.get)
+    if darkest != brightest:
+        vectors[f"{darkest}_to_{brightest}"] = _group_difference(latents, rows, "label", darkest, brightest)
+    found = [f"groups of {quarter} training clips per end; labels by spectral centroid: {centroid}"]
+    return AttributeVectors(vectors, centroid, darkest, brightest, found)
+
+
+def note_edit_candidates(
+    rows: Sequence[dict], found: AttributeVectors, *, top_pitch: int, softest_velocity: int
+) -> dict[str, list[int]]:
+    """Test clips each note vector applies to: an octave up only where it stays at or below ``top_pitch``,
+    louder from ``softest_velocity``, the group vector from the darkest family (every clip when it has none)."""
+    return {
+        "octave_up": [i for i, row in enumerate(rows) if row["pitch"] + 12 <= top_pitch],
+        "louder": [i for i, row in enumerate(rows) if row["velocity"] == softest_velocity],
+        found.group_vector: [i for i, row in enumerate(rows) if row["family"] == found.darkest]
+        or list(range(len(rows))),
+    }
+
+
+def measured_edit_candidates(
+    rows: Sequence[dict], waveforms: np.ndarray, found: AttributeVectors, *, sample_rate: int
+) -> dict[str, list[int]]:
+    """Test clips each measured vector applies to: the quieter and the darker half of the test clips, and
+    the darkest label's clips for the group vector (every clip when it has none)."""
+    from lib.data.analysis import spectral_centroid_hz
+
+    centroids = spectral_centroid_hz(waveforms, sample_rate=sample_rate)
+    levels = np.array([row["level_db"] for row in rows])
+    half = max(1, len(rows) // 2)
+    candidates = {"louder": list(np.argsort(levels)[:half]), "brighter": list(np.argsort(centroids)[:half])}
+    if found.group_vector in found.vectors:
+        candidates[found.group_vector] = [i for i, row in enumerate(rows) if row["label"] == found.darkest] or list(
+            range(len(rows))
+        )
+    return candidates
