@@ -35,7 +35,9 @@ from lib.models.judge import FEATURES_LAYER
 from lib.models.training import TrainingConfig, TrainingResult, fit_or_load
 
 FEATURE_HOP = 512  # samples between frames of every descriptor
-CHUNK = 128  # clips whose spectrograms are computed together (bounds memory: 128 x 1,025 x frames floats)
+# Samples whose spectrograms are computed together: 32 one-second clips or 8 four-second phrases. Measured on
+# the genre clips against one clip at a time: 1.7-2x faster at 1 s, 1.06x at 4 s; 128 phrases at once: 2.6x slower.
+CHUNK_SAMPLES = 512_000
 DESCRIPTOR_SIZE = 194
 
 
@@ -54,8 +56,9 @@ def clip_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
         raise ValueError(f"need waveforms of shape (clips, samples), got {waveforms.shape}")
     if not len(waveforms):
         return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+    chunk = max(1, CHUNK_SAMPLES // waveforms.shape[1])
     return np.concatenate(
-        [_descriptors(waveforms[start : start + CHUNK], sample_rate) for start in range(0, len(waveforms), CHUNK)]
+        [_descriptors(waveforms[start : start + chunk], sample_rate) for start in range(0, len(waveforms), chunk)]
     )
 
 
