@@ -271,48 +271,25 @@ def label_stage4(stage: dict) -> list[str]:
     conditional = stage["conditional"]
     spearman = conditional["attribute_spearman"]
     lowest = {name: min(values.values()) for name, values in spearman.items()}
-    judge = stage.get("label_judge", {})  # runs before the label judge have none
-    by_label_judge = "by_label_judge" if "accuracy_files" in judge else None
-    if by_label_judge:
-        vae_shares = judge["label_shares"]["vae"]
-        ratios = [vae_shares[label] / real for label, real in judge["real_label_shares"].items() if real > 0]
-        lines += [
-            "",
-            f"**Label judge** (clip descriptors, `lib.measure.label_judge`; trained on the training clips and their "
-            f"reconstructions): on the test files it names the label of **{judge['accuracy_clips']:.0%}** of the clips "
-            f"and **{judge['accuracy_files']:.0%}** of the {judge['files']} files by majority (the stage-3 judge: "
-            f"{judge['stage3_judge_accuracy_clips']:.0%} of the clips; chance {judge['chance']:.0%}), "
-            f"{judge['accuracy_on_reconstructions']:.0%} of their reconstructions. The mixture-prior VAE's samples, "
-            f"as it hears them: every label's share between {min(ratios):.2f}x and {max(ratios):.2f}x its real share.",
-        ]
-    requested = (
-        f"the label judge hears the requested label in {conditional['label_accuracy_by_label_judge']:.1%} (the "
-        f"stage-3 judge in {conditional['label_accuracy']:.1%})"
-        if by_label_judge
-        else f"the judge hears the requested label in {conditional['label_accuracy']:.1%}"
-    )
     lines += [
         "",
         f"Clips on request ({conditional['requests']} requests, the test clips' labels and measured attributes): "
-        f"{requested}; across the requests, "
+        f"the judge hears the requested label in {conditional['label_accuracy']:.1%}; across the requests, "
         f"requested and measured loudness correlate at {conditional['loudness_db_spearman']:.2f}, brightness at "
         f"{conditional['brightness_octaves_spearman']:.2f}, onset rate at {conditional['onset_rate_spearman']:.2f} "
         f"(Spearman); Fréchet distance {conditional['frechet_distance']:.1f} against a real floor of "
         f"{conditional['real_floor']:.1f}. Sweeps at the prior's centre, lowest Spearman over the labels: "
         + ", ".join(f"{name} {value:.2f}" for name, value in lowest.items())
         + ".\n",
-        "| label transfer | judged as the target label"
-        + (" (label judge / stage-3 judge)" if by_label_judge else "")
-        + " | onset correlation with the source | chroma correlation |",
+        "| label transfer | judged as the target label | onset correlation with the source | chroma correlation |",
         "|---|---|---|---|",
     ]
     transfer = stage["transfer"]
     for name in ("condition_swap", "mean_vector", "source_reconstruction", "random_target_clip"):
         row = transfer[name]
-        judged = f"{row['target_share']:.0%}"
-        if by_label_judge:
-            judged = f"{row['target_share_by_label_judge']:.0%} / {judged}"
-        lines.append(f"| {name} | {judged} | {row['onset_correlation']:.2f} | {row['chroma_correlation']:.2f} |")
+        lines.append(
+            f"| {name} | {row['target_share']:.0%} | {row['onset_correlation']:.2f} | {row['chroma_correlation']:.2f} |"
+        )
     lines += [
         "",
         f"{transfer['pairs']} transfers ({transfer['clips']} test clips, each to every other label). "
@@ -393,13 +370,7 @@ def genre_stage_block(data: dict) -> str:
         f"{sum(clips.values()):,} phrases of {data['phrase_seconds']:g} s (train {clips['train']:,}, valid "
         f"{clips['valid']:,}, test {clips['test']:,}; split by score). The judge names the genre of "
         f"**{data['judge_accuracy']:.0%}** of the held-out scores' phrases "
-        + (
-            f"and {data['judge']['accuracy_held_out_scores']:.0%} of the {data['judge']['held_out_scores']} scores "
-            "by majority "
-            if "accuracy_held_out_scores" in data["judge"]
-            else ""
-        )
-        + f"({data['judge']['accuracy_on_reconstructions']:.0%} "
+        f"({data['judge']['accuracy_on_reconstructions']:.0%} "
         f"of their autoencoder reconstructions). Targets: {targets_text(data['targets'])}.\n",
         "| log-mel distance (dB), held-out scores | " + " | ".join(genres) + " |",
         "|---" * (len(genres) + 1) + "|",
