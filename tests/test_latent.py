@@ -122,15 +122,33 @@ def test_note_vectors_follow_the_labels_and_pick_their_test_clips():
 def test_measured_vectors_come_from_quarters_of_level_and_brightness():
     latents, rows, waveforms = labelled_notes()
     rows = [{"label": row["family"], "level_db": -40.0 + row["velocity"] / 10} for row in rows]
-    found = latent.measured_attribute_vectors(latents, rows, waveforms, sample_rate=16_000)
+
+    def encode(clips: np.ndarray) -> np.ndarray:  # the latents, with the level change in their second number
+        return latents + np.array([0, 20 * np.log10(np.abs(clips).max() / np.abs(waveforms).max()), 0], np.float32)
+
+    found = latent.measured_attribute_vectors(latents, rows, waveforms, sample_rate=16_000, encode=encode)
     assert list(found.vectors) == ["louder", "brighter", "bass_to_flute"]
-    assert found.vectors["louder"][1] > 0 and found.vectors["brighter"][2] > 0  # louder velocity, brighter family
+    # Louder: the same clips LOUDER_DB louder, nothing else; brighter: the brighter family's clips.
+    np.testing.assert_allclose(found.vectors["louder"], [0, latent.LOUDER_DB, 0], atol=1e-4)
+    assert found.vectors["brighter"][2] > 0
     candidates = latent.measured_edit_candidates(rows, waveforms, found, sample_rate=16_000)
     assert len(candidates["louder"]) == len(rows) // 2 and {rows[i]["label"] for i in candidates["bass_to_flute"]} == {
         "bass"
     }
     one_label = [{**row, "label": "all"} for row in rows]
-    alone = latent.measured_attribute_vectors(latents, one_label, waveforms, sample_rate=16_000)
+    alone = latent.measured_attribute_vectors(latents, one_label, waveforms, sample_rate=16_000, encode=encode)
     assert "all_to_all" not in alone.vectors and "all_to_all" not in latent.measured_edit_candidates(
         one_label, waveforms, alone, sample_rate=16_000
     )
+
+
+def test_hybrid_pairs_take_different_sources_and_fall_back_to_one_source():
+    sources = ["a", "a", "b", "b", "c"]
+    pairs, different = latent.hybrid_pairs(sources, 20, rng=np.random.default_rng(0))
+    assert different and pairs.shape == (20, 2)
+    assert all(sources[first] != sources[second] for first, second in pairs)
+    # A small folder's test split can hold one file: the pairs are then different clips of it, said so.
+    pairs, different = latent.hybrid_pairs(["only"] * 3, 5, rng=np.random.default_rng(0))
+    assert not different and all(first != second for first, second in pairs)
+    with pytest.raises(ValueError, match="two clips"):
+        latent.hybrid_pairs(["only"], 1, rng=np.random.default_rng(0))

@@ -197,8 +197,8 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
 
     ``run_folder`` (or the ``LML_EXPLORER_MODEL`` environment variable) names the model's run
     folder; the default is notebook 01's. Attribute vectors "octave_up" and "louder" come from
-    paired training notes; on a folder of audio, "louder" comes from the quietest and loudest
-    quarters of the training clips.
+    paired training notes; on a folder of audio, "louder" is stage 2's (the training clips and the same
+    clips :data:`lib.models.latent.LOUDER_DB` louder).
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_MODEL") or paths.models_dir() / "autoencoder")
     if not (folder / "model.keras").exists():
@@ -209,12 +209,15 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     test_waveforms, test_rows = dataset.split("test")
     train_latents = codec.encode_audio(train_waveforms)
     pick = np.random.default_rng(seed).permutation(len(test_rows))[:clips]
-    if not dataset.has_note_labels:  # a folder: "louder" from the quietest to the loudest quarter of clips
-        order = np.argsort([row["level_db"] for row in train_rows])
-        quarter = max(1, len(order) // 4)
-        attributes = {
-            "louder": latent.attribute_vector(train_latents[order[:quarter]], train_latents[order[-quarter:]])
-        }
+    if not dataset.has_note_labels:  # a folder: "louder" as stage 2 measures it
+        found = latent.measured_attribute_vectors(
+            train_latents,
+            train_rows,
+            train_waveforms,
+            sample_rate=dataset.config.sample_rate,
+            encode=codec.encode_audio,
+        )
+        attributes = {"louder": found.vectors["louder"]}
         labels = [dataset.describe(test_rows[i]) for i in pick]
         return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
     velocities = sorted({row["velocity"] for row in train_rows})

@@ -1,12 +1,13 @@
 """Operations on latent vectors: noise, mixing, attribute vectors and principal directions.
 
 All functions take latents of shape (n, latent_dim) or (latent_dim,) and return the same
-kind; none of them needs the model, so each is tested on plain arrays.
+kind; none of them needs the model (the measured "louder" vector takes an encoding function), so
+each is tested on plain arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +117,28 @@ def paired_indices(
     return sources, targets
 
 
+def hybrid_pairs(sources: Sequence[object], count: int, *, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """``count`` random pairs of clip positions [shape=(count, 2)] for hybrids, and whether their
+    sources differ.
+
+    ``sources`` names each clip's source (its program, its file). A pair takes two clips of
+    different sources when there are at least two; a split that holds one source (a small folder's
+    test split can hold one file) gets pairs of different clips of it, and ``False``.
+    """
+    sources = list(sources)
+    if len(sources) < 2:
+        raise ValueError(f"need at least two clips to pair, got {len(sources)}")
+    if count < 1:
+        raise ValueError(f"need a positive number of pairs, got {count}")
+    different = len(set(sources)) > 1
+    pairs = []
+    while len(pairs) < count:  # with two sources or more, a draw of different ones always comes
+        first, second = rng.choice(len(sources), 2, replace=False)
+        if not different or sources[first] != sources[second]:
+            pairs.append((first, second))
+    return np.array(pairs), different
+
+
 @dataclass
 class PrincipalDirections:
     """PCA of training latents: the natural axes for sliders."""
@@ -220,19 +243,29 @@ def note_attribute_vectors(
     return AttributeVectors(vectors, centroid, darkest, brightest, found)
 
 
+LOUDER_DB = 6.0  # the level step the measured "louder" vector stands for
+
+
 def measured_attribute_vectors(
-    latents: np.ndarray, rows: Sequence[dict], waveforms: np.ndarray, *, sample_rate: int
+    latents: np.ndarray,
+    rows: Sequence[dict],
+    waveforms: np.ndarray,
+    *,
+    sample_rate: int,
+    encode: Callable[[np.ndarray], np.ndarray],
 ) -> AttributeVectors:
-    """Vectors for clips without note labels, from measured groups of training clips: ``louder`` (the
-    quietest quarter of files' levels to the loudest), ``brighter`` (lowest quarter of spectral centroids
-    to highest) and, with two labels or more, the darkest label to the brightest."""
+    """Vectors for clips without note labels, measured from the training clips (latents [shape=(n, d)],
+    rows, waveforms [shape=(n, samples)]): ``louder`` (the same clips :data:`LOUDER_DB` louder,
+    encoded by ``encode``: level alone, where louder and quieter clips of a recording also differ in
+    what they play), ``brighter`` (lowest quarter of spectral centroids to highest) and, with two labels
+    or more, the darkest label to the brightest."""
     from lib.data.analysis import spectral_centroid_hz
 
     centroids = spectral_centroid_hz(waveforms, sample_rate=sample_rate)
-    levels = np.array([row["level_db"] for row in rows])
     quarter = max(1, len(rows) // 4)
+    louder = encode(np.asarray(waveforms, np.float32) * np.float32(10 ** (LOUDER_DB / 20)))
     vectors = {
-        "louder": attribute_vector(latents[np.argsort(levels)[:quarter]], latents[np.argsort(levels)[-quarter:]]),
+        "louder": attribute_vector(latents, louder),
         "brighter": attribute_vector(
             latents[np.argsort(centroids)[:quarter]], latents[np.argsort(centroids)[-quarter:]]
         ),
@@ -241,7 +274,10 @@ def measured_attribute_vectors(
     darkest, brightest = min(centroid, key=centroid.get), max(centroid, key=centroid.get)
     if darkest != brightest:
         vectors[f"{darkest}_to_{brightest}"] = _group_difference(latents, rows, "label", darkest, brightest)
-    found = [f"groups of {quarter} training clips per end; labels by spectral centroid: {centroid}"]
+    found = [
+        f"louder: {len(rows)} training clips and the same clips {LOUDER_DB:g} dB louder; "
+        f"brighter: groups of {quarter} training clips per end; labels by spectral centroid: {centroid}"
+    ]
     return AttributeVectors(vectors, centroid, darkest, brightest, found)
 
 
