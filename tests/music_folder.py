@@ -67,3 +67,19 @@ def write_music_folder(folder: Path, *, files_per_label: int = 5, seconds: float
         os.symlink("deleted.wav", link)  # relative, as most links on a music disk are
     done.write_text("")
     return folder
+
+
+def write_flat_folder(folder: Path, *, files: int = 8, seconds: float = 15.0, seed: int = 0) -> Path:
+    """A folder without sub-folders (one label, the folder's name): melodies of piano and flute in FLAC."""
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    renderer = NoteRenderer(sample_rate=22_050)
+    programs = list(LABEL_PROGRAMS.values())
+    for index in range(files):
+        samples = melody(renderer, programs[index % len(programs)], seconds, rng, 22_050)
+        soundfile.write(folder / f"take_{index:02d}.flac", samples, 22_050)
+    done.write_text("")
+    return folder

@@ -17,7 +17,7 @@ import numpy as np
 
 from lib.core import paths
 from lib.models.judge import ENOUGH_CLIPS_PER_LABEL
-from tests.music_folder import write_music_folder
+from tests.music_folder import write_flat_folder, write_music_folder
 
 NOTEBOOKS = sorted(str(path) for path in (paths.PROJ_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -26,30 +26,36 @@ def finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
-    folder = write_music_folder(paths.PROJ_ROOT / "data" / "smoke-music")
+STAGES = (
+    "00_data",
+    "01_autoencoder",
+    "02_latent_manipulation",
+    "03_vae",
+    "04_control",
+    "05_genres",
+    "06_recordings",
+)
+
+
+def run_every_stage(folder) -> tuple[dict[str, dict], object]:
+    """`make run-all DATASET=<folder>` in smoke mode: preparation, every notebook, the report.
+    Returns (each stage's metrics, the folder's outputs folder)."""
     environment = {**os.environ, "LML_SMOKE": "1", paths.DATASET_ENV_VAR: str(folder)}
-    slug = paths.dataset_slug(str(folder))
-    outputs = paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / slug
-    notes_metrics = paths.PROJ_ROOT / "outputs" / "smoke" / "metrics" / "00_data.json"
-    notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
+    outputs = paths.PROJ_ROOT / "outputs" / "smoke" / "datasets" / paths.dataset_slug(str(folder))
     for command in (["-m", "lib.data.dataset"], ["-m", "lib.lab.run_notebooks", *NOTEBOOKS], ["-m", "lib.lab.report"]):
         finished = subprocess.run(
             [sys.executable, *command], env=environment, cwd=paths.PROJ_ROOT, capture_output=True, text=True
         )
         assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    metrics = {
-        name: json.loads((outputs / "metrics" / f"{name}.json").read_text())
-        for name in (
-            "00_data",
-            "01_autoencoder",
-            "02_latent_manipulation",
-            "03_vae",
-            "04_control",
-            "05_genres",
-            "06_recordings",
-        )
-    }
+    return {name: json.loads((outputs / "metrics" / f"{name}.json").read_text()) for name in STAGES}, outputs
+
+
+def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
+    folder = write_music_folder(paths.PROJ_ROOT / "data" / "smoke-music")
+    notes_metrics = paths.PROJ_ROOT / "outputs" / "smoke" / "metrics" / "00_data.json"
+    notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
+    metrics, outputs = run_every_stage(folder)
+    environment = {**os.environ, "LML_SMOKE": "1", paths.DATASET_ENV_VAR: str(folder)}
 
     data = metrics["00_data"]
     assert data["labels"] == ["keys", "winds"] and data["files"] == 10 and data["files_skipped"] == 5
@@ -224,3 +230,34 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     assert distance_db(original, decoded, sample_rate=16_000) < distance_db(
         read_file(other, 16_000)[0], decoded, sample_rate=16_000
     )
+
+
+def test_every_stage_runs_on_a_folder_of_one_label():
+    """A folder without sub-folders: every notebook runs; what needs two labels is skipped part by part."""
+    folder = write_flat_folder(paths.PROJ_ROOT / "data" / "smoke-flat")
+    metrics, outputs = run_every_stage(folder)
+    assert metrics["00_data"]["labels"] == ["smoke-flat"] and metrics["00_data"]["files"] == 8
+    # Stage 2's louder vector is the same clips 6 dB louder: it makes the decoded clips louder, not brighter
+    # (the quietest-to-loudest clips of these recordings made them 0.4 dB quieter).
+    louder = metrics["02_latent_manipulation"]["attribute_vectors"]["louder"]
+    assert louder["rms_change_db_mean"] > 3.0, louder
+    assert metrics["02_latent_manipulation"]["hybrids_50_50"]["pairs"] > 0
+    control = metrics["04_control"]
+    for part in ("label_judge", "transfer"):
+        assert "one label (smoke-flat)" in control[part]["skipped"], control[part]
+    assert not {"label_judge_at_least_0_8_on_held_out_files", "transfer_target_share_at_least_0_6"} & set(
+        control["targets"]
+    )
+    assert min(control["conditional"]["attribute_spearman"]["loudness_db"].values()) >= 0.5  # requests still heard
+    phrases = metrics["05_genres"]
+    assert phrases["genres"] == ["smoke-flat"] and phrases["judge_accuracy"] is None
+    for part in ("judge", "conditional", "transfer"):
+        assert "one label" in phrases[part]["skipped"], phrases[part]
+    by_method = {(r["method"], r["latent_dim"]): r["log_mel_distance_db"] for r in phrases["reconstruction"]}
+    assert by_method["oracle", None] < by_method["pca", 4]
+    recordings = metrics["06_recordings"]
+    assert recordings["generation"]["judge_accuracy"] is None
+    assert "judged_as_requested_at_least_0_7" not in recordings["targets"]
+    assert recordings["prediction"]["1"]["sequence_model"] < recordings["prediction"]["1"]["repeat_last_frame"]
+    page = (outputs / "report" / "05_genres.html").read_text()
+    assert "Parts skipped on this dataset" in page

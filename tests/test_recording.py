@@ -295,3 +295,17 @@ def test_whole_files_encode_and_frames_decode_as_the_stream_functions_do(tmp_pat
         np.concatenate(list(recording.decode_stream(codec, latents, samples=samples, clip_hop_samples=hop))),
         atol=1e-6,
     )
+
+
+def test_window_space_judges_two_labels_and_has_no_judge_for_one():
+    from lib.models.sequence import WindowSpace
+
+    rng = np.random.default_rng(0)
+    windows = np.concatenate([rng.normal(0, 1, (40, 12)), rng.normal(3, 1, (40, 12))]).astype(np.float32)
+    labels = np.repeat([0, 1], 40)
+    space = WindowSpace.fit(windows, labels)
+    assert np.mean(space.judged(windows) == labels) > 0.9
+    alone = WindowSpace.fit(windows, np.zeros(80, int))  # a folder of one label
+    assert alone.judge is None and alone.features(windows).shape[0] == 80
+    with pytest.raises(ValueError, match="one label"):
+        alone.judged(windows)

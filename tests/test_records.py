@@ -211,3 +211,51 @@ def test_genre_and_recording_targets():
         "prediction_beats_both_baselines_at_every_horizon",
         "judged_as_requested_at_least_0_7",
     ]
+
+
+def test_a_dataset_of_one_label_skips_its_label_parts_and_their_targets():
+    one_label = {"skipped": "one label (solo)"}
+    parts, targets = records.label_control(
+        {"label_accuracy": 1.0, "frechet_distance": 11.0},
+        {"solo": 0.95},
+        {"loudness_db": {"solo": 0.95}, "brightness_octaves": {"solo": 0.5}},
+        {"loudness_db": []},
+        {"labels": ["solo"]},
+        one_label,
+        transfer_clips=0,
+        transfer_pairs=0,
+        real_floor=6.0,
+        needs_pitch="needs a pitch condition",
+        label_judge=one_label,
+    )
+    assert parts["transfer"] == one_label
+    assert targets == {  # what one label still measures: attribute requests and the conditional samples
+        "loudness_spearman_at_least_0_9_every_label": True,
+        "brightness_spearman_at_least_0_9_every_label": False,
+        "conditional_frechet_within_2x_real_floor": True,
+    }
+    reconstruction = [
+        {"genre": "solo", "method": m, "latent_dim": 8, "log_mel_distance_db": d}
+        for m, d in (("autoencoder", 5.0), ("pca", 5.5))
+    ]
+    record = records.genre_record(
+        ["solo"],
+        {"test": np.array(["solo", "solo"])},
+        reconstruction,
+        one_label,
+        phrase_seconds=4.0,
+        phrase_hop_seconds=2.0,
+        scores_by_genre={"solo": 3},
+        judge=one_label,
+        conditional=one_label,
+        transfer_pairs=0,
+        training={},
+    )
+    assert record["targets"] == {"autoencoder_never_worse_than_pca": True} and record["judge_accuracy"] is None
+    assert record["judge"] == record["conditional"] == record["transfer"] == one_label
+    prediction = {1: {"sequence_model": 1.0, "repeat_last_frame": 1.5, "training_mean": 1.2}}
+    generation = {"sequence_model": 10.0, "independent_samples": 12.0, "real_floor": 6.0}
+    codec = {"seam_ratio": {"recording codec": 1.05}}
+    assert "judged_as_requested_at_least_0_7" not in records.recordings_targets(
+        codec, prediction, generation, None, seam_target=1.1
+    )

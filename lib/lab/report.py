@@ -72,7 +72,8 @@ def tradeoffs_html(notebook: str | None = None) -> str:
 
 
 def results_html(notebook: str, record: dict | None, *, dataset: str | None = None) -> str:
-    """The results of one stage as HTML: targets with ✓/✗, then the watched figures."""
+    """The results of one stage as HTML: targets with ✓/✗, the parts it skipped on this dataset (a
+    record's ``{"skipped": reason}`` parts), then the watched figures."""
     dataset = dataset_choice() if dataset is None else dataset
     if record is None:
         return f"<p><b>No results yet</b> for {html.escape(notebook)}: run the notebook to the end.</p>"
@@ -87,6 +88,12 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
             for name, value in targets.items()
         )
         parts.append(f"<p>Targets reached: {reached} of {len(targets)}</p><table>{items}</table>")
+    skipped = {name: part["skipped"] for name, part in record.items() if isinstance(part, dict) and "skipped" in part}
+    if skipped:
+        items = "".join(
+            f"<li><code>{html.escape(name)}</code>: {html.escape(reason)}</li>" for name, reason in skipped.items()
+        )
+        parts.append(f"<p>Parts skipped on this dataset, and why:</p><ul>{items}</ul>")
     rows, passed = _figure_rows(notebook, record, dataset=dataset)
     if rows:
         head = "<tr><th>figure</th><th>this run</th><th>expected</th><th>within</th></tr>"

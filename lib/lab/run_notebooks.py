@@ -12,15 +12,14 @@ After a notebook runs, its cell tagged ``results`` (at the top) gets this run's 
 the kernels' stderr (``TF_CPP_MIN_LOG_LEVEL=2``).
 
 Every numbered notebook runs on every dataset and records, inside its metrics, the parts it
-cannot measure there. One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the genre
-collections) works on that dataset in the notes' run and writes to its outputs; on a folder it works on
-the folder, unless the folder has fewer labels than its metadata's ``needs_labels``: then it is skipped,
-and the reason is printed and written to its metrics file.
+cannot measure there (``{"skipped": reason}``: on a folder of one label, the label judge and transfer
+between labels). One whose metadata names a ``latent_music_lab.dataset`` of its own (notebook 05: the
+genre collections) works on that dataset in the notes' run and writes to its outputs; on a folder it
+works on the folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -35,7 +34,6 @@ from lib.core.paths import (
     outputs_dir,
     shown,
 )
-from lib.data.dataset import load_dataset
 from lib.lab.checks import stage_dataset
 from lib.lab.report import fill_results_cell
 
@@ -57,25 +55,6 @@ def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERN
         log_output=False,
     )
     return time.perf_counter() - started
-
-
-def skip_reason(notebook: Path, dataset: str) -> str | None:
-    """Why ``notebook`` cannot run on ``dataset``, or None when it can.
-
-    A notebook whose metadata asks for ``needs_labels`` (notebook 05: two, to condition on and move
-    between) runs on a folder only when the folder's prepared clips carry that many labels (sub-folders).
-    """
-    metadata = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("latent_music_lab", {})
-    needed = int(metadata.get("needs_labels", 0))
-    if stage_dataset(notebook, dataset) != dataset or dataset in SHIPPED_DATASETS or not needed:
-        return None
-    labels = load_dataset(build=False, dataset=dataset).labels
-    if len(labels) < needed:
-        return (
-            f"needs at least {needed} labels (sub-folders of the folder, e.g. genres or artists) to condition on "
-            f"and move between; {shown(dataset)} has {len(labels)}: {', '.join(labels) or 'none'}"
-        )
-    return None
 
 
 def describe_failure(notebook: Path, error: Exception) -> str:
@@ -101,11 +80,6 @@ def main(arguments: list[str]) -> int:
     timings = load_json(timings_path) if timings_path.exists() else {}
     for name in arguments:
         notebook = Path(name).resolve()
-        reason = skip_reason(notebook, dataset_choice())
-        if reason:
-            print(f"skipping {name}: {reason}", flush=True)
-            save_json(metrics_path(notebook.stem), {"skipped": reason, "dataset": dataset_choice()}, overwrite=True)
-            continue
         print(f"running {name} ...", flush=True)
         try:
             seconds = run_notebook(notebook, output_folder)

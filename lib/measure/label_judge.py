@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import keras
@@ -135,10 +136,16 @@ class LabelJudge:
     labels: tuple[str, ...]
     sample_rate: int
 
+    @cached_property
+    def _features_and_label(self) -> keras.Model:
+        # Built once per judge: a new functional model per call retraces predict every time.
+        return keras.Model(self.model.inputs, [self.model.get_layer(FEATURES_LAYER).output, self.model.output])
+
     def judge_descriptors(self, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Label index [shape=(n,)] and features [shape=(n, width)] for descriptors [shape=(n, d)]."""
-        both = keras.Model(self.model.inputs, [self.model.get_layer(FEATURES_LAYER).output, self.model.output])
-        features, probabilities = both.predict(np.asarray(descriptors, np.float32), batch_size=512, verbose=0)
+        features, probabilities = self._features_and_label.predict(
+            np.asarray(descriptors, np.float32), batch_size=512, verbose=0
+        )
         return np.argmax(probabilities, axis=1), np.asarray(features, np.float32)
 
     def judge(self, waveforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +183,18 @@ class HeardSplits:
         }
 
 
+def one_label_reason(labels: Sequence[str]) -> str | None:
+    """Why the label-level parts (the label judge, its verdicts on requests, transfer between labels)
+    cannot run on a dataset whose clips carry ``labels``; None when they carry two or more."""
+    names = sorted({str(label) for label in labels})
+    if len(names) >= 2:
+        return None
+    return (
+        f"one label ({', '.join(names) or 'none'}): nothing to tell apart or move between; a folder sorted into "
+        "sub-folders (genres, artists, albums) gets the label judge, label requests and transfer between labels"
+    )
+
+
 def train_on_splits(
     waveforms: dict[str, np.ndarray],
     labels: dict[str, Sequence[str]],
@@ -200,7 +219,7 @@ def train_on_splits(
     clips'; ``settings`` (the data's and the autoencoder's fingerprints) and ``width`` key the cached
     model in ``run_folder``.
     """
-    if len(set(label_names)) < 2:
+    if one_label_reason(label_names):
         raise ValueError(f"a label judge needs at least two labels, got {list(label_names)}")
     descriptors = {split: clip_descriptors(clips, sample_rate=sample_rate) for split, clips in waveforms.items()}
     reconstructed = {split: clip_descriptors(reconstruct(split), sample_rate=sample_rate) for split in waveforms}

@@ -162,31 +162,36 @@ def vae_record(
 
 
 def genre_targets(
-    reconstruction: list[dict], *, judge_accuracy: float, requested_share: float, transfer: dict
+    reconstruction: list[dict], *, judge_accuracy: float | None, requested_share: float | None, transfer: dict
 ) -> dict[str, bool]:
     """Stage 5's targets: the codec never worse than PCA in any genre at any size (``reconstruction``
     rows: ``genre``, ``method``, ``latent_dim``, ``log_mel_distance_db``), the genre judge, generation
-    on request, and transfer beside a random phrase of the target genre."""
+    on request, and transfer beside a random phrase of the target genre. A part that did not run (a
+    dataset of one label: ``None``, or ``transfer`` ``{"skipped": reason}``) has no target."""
     pca = {
         (row["genre"], row["latent_dim"]): row["log_mel_distance_db"]
         for row in reconstruction
         if row["method"] == "pca"
     }
-    swap, random_phrase = transfer["condition_swap"], transfer["random_target_phrase"]
-    return {
+    targets = {
         "autoencoder_never_worse_than_pca": all(
             row["log_mel_distance_db"] <= pca[row["genre"], row["latent_dim"]]
             for row in reconstruction
             if row["method"] == "autoencoder"
-        ),
-        "judge_accuracy_at_least_0_8": bool(judge_accuracy >= 0.8),
-        "requested_genre_share_at_least_0_7": bool(requested_share >= 0.7),
-        "transfer_target_share_at_least_0_6": bool(swap["target_share"] >= 0.6),
-        "transfer_keeps_more_than_a_random_target_phrase": bool(
+        )
+    }
+    if judge_accuracy is not None:
+        targets["judge_accuracy_at_least_0_8"] = bool(judge_accuracy >= 0.8)
+    if requested_share is not None:
+        targets["requested_genre_share_at_least_0_7"] = bool(requested_share >= 0.7)
+    if "skipped" not in transfer:
+        swap, random_phrase = transfer["condition_swap"], transfer["random_target_phrase"]
+        targets["transfer_target_share_at_least_0_6"] = bool(swap["target_share"] >= 0.6)
+        targets["transfer_keeps_more_than_a_random_target_phrase"] = bool(
             swap["onset_correlation"] > random_phrase["onset_correlation"]
             and swap["chroma_correlation"] > random_phrase["chroma_correlation"]
-        ),
-    }
+        )
+    return targets
 
 
 def generation_targets(unconditional: dict, real_family_shares: dict[str, float]) -> dict[str, bool]:
@@ -315,9 +320,9 @@ def label_control(
     skipped on this dataset; ``label_judge``: :func:`lib.measure.label_judge.accuracy_figures` with
     ``label_shares`` (per generator, the share of its clips the label judge puts in each label) and
     ``real_label_shares``. The label-level targets are the label judge's (the stage-3 judge's
-    figures stay in the record beside them). Returns (parts of the record, targets).
+    figures stay in the record beside them). On a dataset of one label, ``label_judge`` and ``transfer``
+    are ``{"skipped": reason}`` and their targets are left out. Returns (parts of the record, targets).
     """
-    swap, random_clip = transfer["condition_swap"], transfer["random_target_clip"]
     parts = {
         "conditional": _conditional(
             conditional,
@@ -327,26 +332,34 @@ def label_control(
             conditions=conditions,
         ),
         "octave_up": {"skipped": needs_pitch},
-        "transfer": {**transfer, "clips": transfer_clips, "pairs": transfer_pairs},
+        "transfer": transfer
+        if "skipped" in transfer
+        else {**transfer, "clips": transfer_clips, "pairs": transfer_pairs},
         "disentanglement": {"skipped": needs_pitch + "; the label swap is measured under transfer"},
         "instrument": {"skipped": needs_pitch},
         "melody": {"skipped": needs_pitch},
     }
     targets = {
-        "label_judge_at_least_0_8_on_held_out_files": label_judge["accuracy_files"] >= 0.8,
-        "label_requests_judged_as_requested_at_least_0_8": conditional["label_accuracy_by_label_judge"] >= 0.8,
-        "vae_every_label_within_2x_of_its_real_share": family_shares_within(
-            label_judge["label_shares"]["vae"], label_judge["real_label_shares"]
-        ),
         "loudness_spearman_at_least_0_9_every_label": min(attribute_spearman["loudness_db"].values()) >= 0.9,
         "brightness_spearman_at_least_0_9_every_label": min(attribute_spearman["brightness_octaves"].values()) >= 0.9,
         "conditional_frechet_within_2x_real_floor": conditional["frechet_distance"] <= 2 * real_floor,
-        "transfer_target_share_at_least_0_6": swap["target_share_by_label_judge"] >= 0.6,
-        "transfer_keeps_more_than_a_random_target_clip": bool(
+    }
+    if "skipped" not in label_judge:  # a dataset of one label has no label judge, nothing to request or move
+        targets = {
+            "label_judge_at_least_0_8_on_held_out_files": label_judge["accuracy_files"] >= 0.8,
+            "label_requests_judged_as_requested_at_least_0_8": conditional["label_accuracy_by_label_judge"] >= 0.8,
+            "vae_every_label_within_2x_of_its_real_share": family_shares_within(
+                label_judge["label_shares"]["vae"], label_judge["real_label_shares"]
+            ),
+            **targets,
+        }
+    if "skipped" not in transfer:
+        swap, random_clip = transfer["condition_swap"], transfer["random_target_clip"]
+        targets["transfer_target_share_at_least_0_6"] = swap["target_share_by_label_judge"] >= 0.6
+        targets["transfer_keeps_more_than_a_random_target_clip"] = bool(
             swap["onset_correlation"] > random_clip["onset_correlation"]
             and swap["chroma_correlation"] > random_clip["chroma_correlation"]
-        ),
-    }
+        )
     return parts, targets
 
 
@@ -388,7 +401,6 @@ def genre_record(
     phrase_seconds: float,
     phrase_hop_seconds: float,
     scores_by_genre: dict[str, int],
-    judge_accuracy: float,
     judge: dict,
     conditional: dict,
     transfer_pairs: int,
@@ -396,14 +408,17 @@ def genre_record(
 ) -> dict:
     """Stage 5's whole record and its targets (:func:`genre_targets`).
 
-    ``labels``: each split's phrase labels [shape=(n,)]; ``conditional``: genre-conditioned generation
+    ``labels``: each split's phrase labels [shape=(n,)]; ``judge``: the judge's figures, its accuracy on
+    held-out phrases as ``accuracy_clips``; ``conditional``: genre-conditioned generation
     (``requested_genre_share`` overall and by genre, Fréchet distances beside the real floor by genre);
-    ``transfer``: condition swap, mean vector and the controls.
+    ``transfer``: condition swap, mean vector and the controls. On a dataset of one label the judge,
+    generation and transfer are ``{"skipped": reason}`` (``judge_accuracy`` is then None).
     """
+    judge_accuracy = judge.get("accuracy_clips")
     targets = genre_targets(
         reconstruction,
         judge_accuracy=judge_accuracy,
-        requested_share=conditional["requested_genre_share"],
+        requested_share=conditional.get("requested_genre_share"),
         transfer=transfer,
     )
     return {
@@ -417,10 +432,10 @@ def genre_record(
         },
         "scores_by_genre": scores_by_genre,
         "judge_accuracy": judge_accuracy,
-        "judge": judge,
+        "judge": {key: value for key, value in judge.items() if key != "accuracy_clips"},
         "reconstruction": reconstruction,
         "conditional": conditional,
-        "transfer": {**transfer, "pairs": transfer_pairs},
+        "transfer": transfer if "skipped" in transfer else {**transfer, "pairs": transfer_pairs},
         "training": training,
         "targets": targets,
     }
@@ -493,20 +508,28 @@ def manipulation_record(
 
 
 def recordings_targets(
-    codec_summary: dict, prediction: dict, generation: dict[str, float], requested_share: float, *, seam_target: float
+    codec_summary: dict,
+    prediction: dict,
+    generation: dict[str, float],
+    requested_share: float | None,
+    *,
+    seam_target: float,
 ) -> dict[str, bool]:
     """Stage 6's targets: seams of the whole-recording codec, the sequence model's predictions against
     repeat-last and the training mean at every horizon, its windows' Fréchet distance against
-    independent samples and the real floor, and its pieces judged as the requested label."""
-    return {
+    independent samples and the real floor, and its pieces judged as the requested label (not on a
+    dataset of one label: ``requested_share`` None)."""
+    targets = {
         "seams_within_10_percent": codec_summary["seam_ratio"]["recording codec"] <= seam_target,
         "prediction_beats_both_baselines_at_every_horizon": all(
             row["sequence_model"] < min(row["repeat_last_frame"], row["training_mean"]) for row in prediction.values()
         ),
         "generated_below_independent_samples": generation["sequence_model"] < generation["independent_samples"],
         "generated_within_2x_real_floor": generation["sequence_model"] <= 2 * generation["real_floor"],
-        "judged_as_requested_at_least_0_7": requested_share >= 0.7,
     }
+    if requested_share is not None:
+        targets["judged_as_requested_at_least_0_7"] = requested_share >= 0.7
+    return targets
 
 
 def recordings_record(
@@ -524,7 +547,7 @@ def recordings_record(
 
     ``prediction``: per horizon (clips ahead), the error of the sequence model and of its baselines;
     ``generation``: the generated windows' ``frechet_distance`` (sequence model, independent samples,
-    real floor …), ``requested_label_share`` and what was generated.
+    real floor …), ``requested_label_share`` (None on a dataset of one label) and what was generated.
     """
     targets = recordings_targets(
         codec_summary,

@@ -227,17 +227,20 @@ def continuity(sequences: Sequence[np.ndarray]) -> float:
 
 @dataclass
 class WindowSpace:
-    """Real training windows' principal components, where windows are compared, and a label judge."""
+    """Real training windows' principal components, where windows are compared, and a label judge
+    (None when the windows carry one label: nothing to tell apart)."""
 
     pca: PCA
-    judge: LogisticRegression
+    judge: LogisticRegression | None
 
     @classmethod
     def fit(cls, train_windows: np.ndarray, train_labels: np.ndarray, *, seed: int = 0) -> WindowSpace:
         """Fit the components and the judge (logistic regression on the components) on real windows."""
         components = min(WINDOW_COMPONENTS, train_windows.shape[1], len(train_windows) - 1)
         pca = PCA(components, random_state=seed).fit(train_windows)
-        judge = LogisticRegression(max_iter=2000).fit(pca.transform(train_windows), train_labels)
+        judge = None
+        if len(np.unique(train_labels)) > 1:
+            judge = LogisticRegression(max_iter=2000).fit(pca.transform(train_windows), train_labels)
         return cls(pca, judge)
 
     def features(self, windows_: np.ndarray) -> np.ndarray:
@@ -250,4 +253,6 @@ class WindowSpace:
 
     def judged(self, windows_: np.ndarray) -> np.ndarray:
         """The judge's label for each window [shape=(n,)]."""
+        if self.judge is None:
+            raise ValueError("the training windows carry one label: there is no judge to tell labels apart")
         return self.judge.predict(self.features(windows_))
