@@ -36,6 +36,9 @@ def test_results_show_every_target_and_the_watched_figures():
     assert "Skipped" in report.results_html("04_control", {"skipped": "needs note labels"})
     part = report.results_html("05_genres", {"transfer": {"skipped": "one label (solo)"}, "targets": {}})
     assert "<li><code>transfer</code>: one label (solo)</li>" in part
+    # The accepted trade-offs of a reference run show beside its own stage, not beside a folder's.
+    assert "05_genres</td><td><code>judge_accuracy" in report.results_html("05_genres", {}, dataset="genres")
+    assert "Accepted trade-offs" not in report.results_html("05_genres", {}, dataset="/music/mine")
 
 
 def test_the_results_cell_is_filled_after_a_run(tmp_path, monkeypatch):

@@ -56,9 +56,14 @@ def _figure_rows(notebook: str, record: dict, *, dataset: str) -> tuple[list[str
     return rows, sum(result.passed for result in results)
 
 
-def tradeoffs_html(notebook: str | None = None) -> str:
-    """The accepted trade-offs (``docs/accepted_tradeoffs.json``) as an HTML table: all, or one stage's."""
-    entries = [entry for entry in load_tradeoffs() if notebook is None or entry["notebook"] == notebook]
+def tradeoffs_html(notebook: str | None = None, *, dataset: str | None = None) -> str:
+    """The accepted trade-offs (``docs/accepted_tradeoffs.json``) as an HTML table: all, or one stage's;
+    with ``dataset``, that dataset's only (none for a folder: trade-offs belong to the reference runs)."""
+    entries = [
+        entry
+        for entry in load_tradeoffs()
+        if (notebook is None or entry["notebook"] == notebook) and (dataset is None or entry["section"] == dataset)
+    ]
     if not entries:
         return ""
     rows = "".join(
@@ -101,7 +106,7 @@ def results_html(notebook: str, record: dict | None, *, dataset: str | None = No
             f"<details><summary>Watched figures (<code>lib/expectations.json</code>): {passed} of {len(rows)} "
             f"within their expectations</summary><table>{head}{''.join(rows)}</table></details>"
         )
-    parts.append(tradeoffs_html(notebook))
+    parts.append(tradeoffs_html(notebook, dataset=dataset))
     return "".join(parts)
 
 
@@ -199,7 +204,7 @@ def build_report(notebooks_folder: Path, report_folder: Path, *, names: list[str
         "text-align:left}table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style>"
         f"</head><body><h1>latent music lab: report</h1><p>dataset {html.escape(shown(dataset_choice()))}</p>"
         + "".join(sections)
-        + tradeoffs_html()
+        + tradeoffs_html(dataset=dataset_choice())
         + "</body></html>"
     )
     index = report_folder / "index.html"
