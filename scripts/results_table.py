@@ -266,29 +266,58 @@ def stage4(stage: dict) -> list[str]:
 
 
 def label_stage4(stage: dict) -> list[str]:
-    """Notebook 04 on a dataset without note labels: generation, then control by label and attributes."""
+    """Notebook 04 on a dataset without note labels: generation, then control by label and attributes,
+    with the label judge's verdicts beside the stage-3 judge's where the dataset has a label judge."""
     lines = generation_table(stage, shares="label")
     conditional = stage["conditional"]
     spearman = conditional["attribute_spearman"]
     lowest = {name: min(values.values()) for name, values in spearman.items()}
+    heard = stage.get("label_judge", {"skipped": "no label judge in this run"})
+    by_label_judge = "skipped" not in heard
+    if by_label_judge:
+        lines += [
+            "",
+            f"**Label judge** (`label_judge`: clip descriptors, trained on the training clips and their "
+            f"reconstructions): the label of {heard['accuracy_clips']:.0%} of the {heard['clips']} test clips and "
+            f"of {heard['accuracy_files']:.0%} of the {heard['files']} test files by majority (chance "
+            f"{heard['chance']:.0%}; the stage-3 judge, same clips: {heard['stage3_judge_accuracy_clips']:.0%}), of "
+            f"{heard['accuracy_on_reconstructions']:.0%} of the autoencoder's reconstructions of them.",
+        ]
+        requested = (
+            f"the label judge hears the requested label in {conditional['label_accuracy_by_label_judge']:.1%} "
+            f"(the stage-3 judge in {conditional['label_accuracy']:.1%})"
+        )
+    else:
+        requested = f"the judge hears the requested label in {conditional['label_accuracy']:.1%}"
     lines += [
         "",
         f"Clips on request ({conditional['requests']} requests, the test clips' labels and measured attributes): "
-        f"the judge hears the requested label in {conditional['label_accuracy']:.1%}; across the requests, "
+        f"{requested}; across the requests, "
         f"requested and measured loudness correlate at {conditional['loudness_db_spearman']:.2f}, brightness at "
         f"{conditional['brightness_octaves_spearman']:.2f}, onset rate at {conditional['onset_rate_spearman']:.2f} "
         f"(Spearman); Fréchet distance {conditional['frechet_distance']:.1f} against a real floor of "
         f"{conditional['real_floor']:.1f}. Sweeps at the prior's centre, lowest Spearman over the labels: "
         + ", ".join(f"{name} {value:.2f}" for name, value in lowest.items())
         + ".\n",
-        "| label transfer | judged as the target label | onset correlation with the source | chroma correlation |",
-        "|---|---|---|---|",
     ]
     transfer = stage["transfer"]
+    if "skipped" in transfer:
+        return [*lines, f"Label transfer skipped: {transfer['skipped']}. Targets: {targets_text(stage['targets'])}.\n"]
+    judges = ("label judge", "stage-3 judge") if by_label_judge else ("judge",)
+    lines += [
+        "| label transfer | "
+        + " | ".join(f"judged as the target label ({judge})" for judge in judges)
+        + " | onset correlation with the source | chroma correlation |",
+        "|---|" + "---|" * (len(judges) + 2),
+    ]
     for name in ("condition_swap", "mean_vector", "source_reconstruction", "random_target_clip"):
         row = transfer[name]
+        shares = [row["target_share_by_label_judge"]] if by_label_judge else []
+        shares.append(row["target_share"])
         lines.append(
-            f"| {name} | {row['target_share']:.0%} | {row['onset_correlation']:.2f} | {row['chroma_correlation']:.2f} |"
+            f"| {name} | "
+            + " | ".join(f"{share:.0%}" for share in shares)
+            + f" | {row['onset_correlation']:.2f} | {row['chroma_correlation']:.2f} |"
         )
     lines += [
         "",
