@@ -414,11 +414,11 @@ def genre_record(
     ``transfer``: condition swap, mean vector and the controls. On a dataset of one label the judge,
     generation and transfer are ``{"skipped": reason}`` (``judge_accuracy`` is then None).
     """
-    judge_accuracy = judge.get("accuracy_clips")
+    judge_accuracy = None if "skipped" in judge else judge["accuracy_clips"]
     targets = genre_targets(
         reconstruction,
         judge_accuracy=judge_accuracy,
-        requested_share=conditional.get("requested_genre_share"),
+        requested_share=None if "skipped" in conditional else conditional["requested_genre_share"],
         transfer=transfer,
     )
     return {
