@@ -216,7 +216,8 @@ def default_clip_hop(config) -> int:
     the genre collections' test files (``lml report``, the README's "Whole recordings"):
     half-overlapping clips blur the sound where two clips are averaged (a larger log-mel distance
     at the same numbers per second), and an overlap of a few frames leaves seams (spectral flux at
-    clip boundaries well above the flux inside clips); an eighth of a clip does neither.
+    clip boundaries well above the flux inside clips); an eighth of a clip does neither
+    (``scripts/recording_hops.py`` measures smaller overlaps at the same rate).
     """
     real_frames = 1 + config.clip_samples // config.hop_length
     return (real_frames - int(np.ceil(real_frames * OVERLAP_SHARE))) * config.hop_length
