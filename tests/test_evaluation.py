@@ -141,3 +141,40 @@ def test_class_indices_name_positions_and_refuse_unknown_names():
     assert evaluation.class_indices(["b", "a", "b"], ("a", "b", "c")).tolist() == [1, 0, 1]
     with pytest.raises(ValueError):
         evaluation.class_indices(["d"], ("a", "b"))
+
+
+class _Identity:
+    """A stand-in autoencoder and basis that record what they are asked to decode."""
+
+    latent_dim = 6
+    explained_variance = np.array([4.0, 1.0, 0.25, 0.1, 0.1, 0.1])
+
+    def decode_spectrograms(self, latents):
+        return np.asarray(latents)
+
+    def inverse(self, coefficients, keep):
+        return np.pad(coefficients[:, :keep], ((0, 0), (0, self.latent_dim - keep)))
+
+
+def test_baseline_generators_draw_in_a_fixed_order_and_keep_their_sizes():
+    stand_in = _Identity()
+    training = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    made = evaluation.baseline_generators(stand_in, stand_in, training, 400, noise_strength=0.0, rng=rng, noise_seed=1)
+    assert set(made) == {"ae_noise", "pca_gaussian"}
+    noise_free = made["ae_noise"]
+    assert noise_free.shape == (400, 6) and np.all(noise_free[:, 3:] == 0)
+    assert all(any(np.array_equal(row, clip) for clip in training) for row in noise_free[:, :3])  # training clips
+    spread = made["pca_gaussian"][:, :3].std(axis=0)
+    np.testing.assert_allclose(spread, [2.0, 1.0, 0.5], rtol=0.15)  # the basis's variances
+    assert np.all(made["pca_gaussian"][:, 3:] == 0)
+    # the same draws from the caller's generator: clips first, then coefficients, then whatever follows
+    replay = np.random.default_rng(5)
+    picked = replay.choice(50, 400)
+    np.testing.assert_array_equal(noise_free[:, :3], training[picked])
+    replay.standard_normal((400, 3))
+    assert replay.random() == rng.random()
+    noisy = evaluation.baseline_generators(
+        stand_in, stand_in, training, 400, noise_strength=1.0, rng=np.random.default_rng(5), noise_seed=1
+    )["ae_noise"]
+    assert np.abs(noisy[:, :3] - noise_free[:, :3]).mean() > 0.3

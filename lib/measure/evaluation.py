@@ -100,6 +100,39 @@ class GenerationReference:
         return self.representation.inverse(self.representation.forward(waveforms))
 
 
+def baseline_generators(
+    autoencoder,
+    basis,
+    training_latents: np.ndarray,
+    count: int,
+    *,
+    noise_strength: float,
+    rng: np.random.Generator,
+    noise_seed: int,
+) -> dict[str, np.ndarray]:
+    """The two trivial generators every generative stage is judged against, as normalised spectrograms.
+
+    - ``ae_noise``: ``count`` training latents [shape=(clips, size)] drawn with ``rng``, plus Gaussian
+      noise of ``noise_strength`` times each number's training spread (seeded by ``noise_seed``),
+      decoded by the autoencoder (zeros after the first ``size`` numbers);
+    - ``pca_gaussian``: Gaussian samples of the first ``size`` PCA coefficients with their training
+      variances, back through the basis.
+
+    Returns spectrograms [shape=(count, bins, frames)] by name. ``rng`` is drawn from in this order
+    (the clips, then the coefficients), so a caller's later draws are the same as before.
+    """
+    training_latents = np.asarray(training_latents, dtype=np.float32)
+    size = training_latents.shape[1]
+    spread = latent.latent_spread(training_latents)
+    picked = training_latents[rng.choice(len(training_latents), count)]
+    noisy = latent.add_noise(picked, spread, noise_strength, rng=noise_seed)
+    coefficients = rng.standard_normal((count, size)) * np.sqrt(basis.explained_variance[:size])
+    return {
+        "ae_noise": autoencoder.decode_spectrograms(latent.pad_latents(noisy, autoencoder.latent_dim)),
+        "pca_gaussian": basis.inverse(coefficients, keep=size),
+    }
+
+
 def judge_classes(dataset) -> tuple[list[int], list[str]]:
     """The stage-3 judge's classes on a dataset: (pitch classes, family classes).
 
