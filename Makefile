@@ -18,6 +18,14 @@ export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$
 CLIP_SECONDS ?=
 export LML_CLIP_SECONDS := $(CLIP_SECONDS)
 
+# Where a folder's files are decoded when it is prepared: beam (Apache Beam, a worker per core; the
+# default) or local (this process). BEAM_OPTIONS sends the pipeline elsewhere, e.g.
+# BEAM_OPTIONS="--runner=FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK" (see README).
+ENGINE ?= beam
+BEAM_OPTIONS ?=
+export LML_PREPARE_ENGINE := $(ENGINE)
+export LML_BEAM_OPTIONS := $(BEAM_OPTIONS)
+
 # Where training runs: default (one device), mirrored (every local GPU) or multi-worker (machines
 # listed in TF_CONFIG, one command per machine; see the README's "Several machines").
 DISTRIBUTION ?= default
@@ -54,7 +62,7 @@ browser: ## Install Debian's chromium for the browser test (as root; otherwise p
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: 'sudo apt-get install chromium' enables the browser test"; fi; }
 
-data: setup ## Build DATASET into data/: render the notes, or prepare a folder (cached; resumes)
+data: setup ## Build DATASET into data/: render the notes, or prepare a folder (cached; resumes; ENGINE=beam|local)
 	$(BIN)/python -m lib.data.dataset
 
 run-all: setup ## Build DATASET, run every notebook headless into its outputs folder, then make check

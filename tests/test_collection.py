@@ -13,10 +13,17 @@ import soundfile
 
 from lib.core import paths
 from lib.core.errors import AudioInputError, NotReadyError
-from lib.data import audio, collection
+from lib.data import audio, collection, decoding
 from tests.conftest import SAMPLE_RATE, harmonic_tone
 
 SMALL = collection.CollectionConfig(shard_clips=8)
+
+
+@pytest.fixture(autouse=True)
+def decode_in_this_process(monkeypatch):
+    """Files are decoded here unless a test asks for the engine: monkeypatched readers and memory probes
+    see the decoding (lib.data.decoding is the same code on the engine's workers)."""
+    monkeypatch.setenv("LML_PREPARE_ENGINE", "local")
 
 
 def write_tone(path: Path, *, seconds: float = 3.0, rate: int = SAMPLE_RATE, frequency: float = 220.0, **kwargs):
@@ -228,7 +235,7 @@ def test_silent_passages_are_dropped_and_clips_follow_the_hop(tmp_path):
     rows = collection.load_collection(tmp_path / "prepared").manifest
     starts = sorted({row["start_seconds"] for row in rows})
     assert starts == [0.0, 0.5, 1.0, 1.5, 3.5, 4.0, 4.5, 5.0]  # clips at 2.0, 2.5, 3.0 hold only silence
-    cutter = collection.ClipCutter(4, 3)
+    cutter = decoding.ClipCutter(4, 3)
     clips = [start for block in np.split(np.arange(20.0), 5) for _, start in cutter.push(block)]
     assert clips == [0, 3, 6, 9, 12, 15]
 
@@ -236,22 +243,24 @@ def test_silent_passages_are_dropped_and_clips_follow_the_hop(tmp_path):
 # --- resumption, caching, memory -------------------------------------------------------------------
 
 
-def test_an_interrupted_preparation_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["beam", "local"])
+def test_an_interrupted_preparation_resumes_and_matches_an_uninterrupted_one(tmp_path, monkeypatch, engine):
+    monkeypatch.setenv("LML_PREPARE_ENGINE", engine)
     source = labelled_folder(tmp_path / "music", files_per_label=5)
     whole = collection.prepare_collection(source, tmp_path / "whole", SMALL, progress=False)
-    real_prepare = collection._prepare_file
+    real_add = collection._add_file
     calls = []
 
-    def interrupt(path, *args):
-        calls.append(path)
+    def interrupt(task, *args):
+        calls.append(task)
         if len(calls) == 6:
             raise KeyboardInterrupt
-        return real_prepare(path, *args)
+        return real_add(task, *args)
 
-    monkeypatch.setattr(collection, "_prepare_file", interrupt)
+    monkeypatch.setattr(collection, "_add_file", interrupt)
     with pytest.raises(KeyboardInterrupt):
         collection.prepare_collection(source, tmp_path / "resumed", SMALL, progress=False)
-    monkeypatch.setattr(collection, "_prepare_file", real_prepare)
+    monkeypatch.setattr(collection, "_add_file", real_add)
     resumed = collection.prepare_collection(source, tmp_path / "resumed", SMALL, progress=False)
     assert resumed.files_reused >= 1 and resumed.files_reused + resumed.files_prepared == whole.files_prepared
     first, second = (collection.load_collection(tmp_path / name) for name in ("whole", "resumed"))

@@ -1,10 +1,13 @@
 """A folder of the user's audio as a dataset: streamed, sharded, resumable preparation.
 
 :func:`prepare_collection` walks a folder (nested folders too), decodes each file in blocks
-(:class:`lib.data.audio.AudioStream`: mono, resampled, DC removed), cuts clips of the
+(:func:`lib.data.decoding.decode_file`: mono, resampled, DC removed), cuts clips of the
 representation's length with a hop, and appends them to ``.npy`` shards of ``shard_clips``
-clips on disk. The collection is never held in memory: at any time one shard's buffer and one
-decoded block are. A journal (``journal.jsonl``, one line per finished file) records where
+clips on disk. The decoding runs on Apache Beam by default (:mod:`lib.data.engine`: a worker per
+core, or a cluster), whose workers leave each file's clips in ``work/``; the shards are then filled
+from them in the folder's order, as a preparation in one process (``engine="local"``) fills them.
+The collection is never held in memory: at any time one shard's buffer and one decoded block are
+(per worker). A journal (``journal.jsonl``, one line per finished file) records where
 each file's clips went, so an interrupted preparation resumes where it stopped and a folder
 that gains files is prepared incrementally.
 
@@ -35,27 +38,30 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lib.data.audio import AudioStream, check_file, walk_folder
-from lib.data.clips import SPLITS, ClipDataset
 from lib.core.errors import AudioInputError, NotReadyError
-from lib.core.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy, settings_hash
+from lib.core.fileio import atomic_write_bytes, config_from_json, load_json, save_json, save_npy
 from lib.core.paths import shown
+from lib.data.audio import walk_folder
+from lib.data.clips import SPLITS, ClipDataset
+from lib.data.decoding import PEAK_FIT_CLIPS, CollectionConfig, FileTask, decode_file, read_work
+from lib.data.engine import decode_on_beam
 from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = ("index", "split", "label", "file", "start_seconds", "shard", "row", "gain", "level_db")
-PEAK_FIT_CLIPS = 64  # training clips whose spectrogram magnitudes fix the peak level (2 million values)
+ENGINE_ENV_VAR = "LML_PREPARE_ENGINE"  # where files are decoded: beam (default) or local
+ENGINES = ("beam", "local")
 PROBLEM_KINDS = (  # the kinds of lib.data.audio's errors (AudioInputError.kind), and the folder path's own
     "truncated",
     "format not supported",
@@ -77,38 +83,6 @@ PROBLEM_KINDS = (  # the kinds of lib.data.audio's errors (AudioInputError.kind)
 )
 
 
-@dataclass(frozen=True)
-class CollectionConfig:
-    """Everything that decides the prepared clips; its hash (with the file list) names the cache."""
-
-    sample_rate: int = 16_000  # Hz, the representation's rate
-    clip_seconds: float = 1.0  # the representation's clip length
-    hop_seconds: float = 1.0  # between clip starts; less than clip_seconds overlaps clips
-    target_rms_db: float = -20.0  # dBFS each file is brought to
-    peak_limit: float = 0.99  # the file's gain is lowered so its peak stays below this
-    silence_db: float = -50.0  # dBFS; clips quieter than this after the file's gain are dropped
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, valid, test (of files)
-    seed: int = 20261129  # drives the split
-    shard_clips: int = 1024  # clips per shard file (64 MiB at 1 s, 16 kHz, float32)
-    block_seconds: float = 30.0  # seconds of a source decoded at a time
-
-    @property
-    def clip_samples(self) -> int:
-        """Samples per clip."""
-        return int(round(self.clip_seconds * self.sample_rate))
-
-    @property
-    def hop_samples(self) -> int:
-        """Samples between clip starts."""
-        return int(round(self.hop_seconds * self.sample_rate))
-
-    def fingerprint(self) -> str:
-        """Short hash of this configuration and the representation's."""
-        return settings_hash(
-            {"collection": asdict(self), "representation": asdict(SpectrogramConfig()), "peak_fit": PEAK_FIT_CLIPS}
-        )
-
-
 def file_identity(path: Path) -> dict:
     """Size and modification time: a file that changes is prepared again."""
     status = path.lstat() if path.is_symlink() and not path.exists() else path.stat()
@@ -118,33 +92,6 @@ def file_identity(path: Path) -> dict:
 def file_label(relative: Path, root_name: str) -> str:
     """The first sub-folder's name; the collection's own name for files at its top level."""
     return relative.parts[0] if len(relative.parts) > 1 else root_name
-
-
-class ClipCutter:
-    """Cuts clips of ``clip_samples`` every ``hop_samples`` from a stream of blocks.
-
-    Feed blocks [shape=(n,)] in order; get (clip, start sample) pairs as soon as a clip is
-    whole. Holds at most one clip plus one block.
-    """
-
-    def __init__(self, clip_samples: int, hop_samples: int) -> None:
-        if clip_samples <= 0 or hop_samples <= 0:
-            raise ValueError(f"clip and hop must be positive, got {clip_samples} and {hop_samples}")
-        self.clip_samples, self.hop_samples = clip_samples, hop_samples
-        self.buffer = np.zeros(0, dtype=np.float32)
-        self.buffer_start = 0  # stream position of buffer[0]
-        self.next_start = 0
-
-    def push(self, block: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
-        """Clips completed by ``block``, with their start positions in samples."""
-        self.buffer = np.concatenate([self.buffer, np.asarray(block, dtype=np.float32)])
-        while self.next_start + self.clip_samples <= self.buffer_start + self.buffer.size:
-            offset = self.next_start - self.buffer_start
-            yield self.buffer[offset : offset + self.clip_samples].copy(), self.next_start
-            self.next_start += self.hop_samples
-        keep_from = min(self.next_start - self.buffer_start, self.buffer.size)
-        self.buffer = self.buffer[keep_from:]
-        self.buffer_start += keep_from
 
 
 @dataclass
@@ -240,6 +187,7 @@ class PreparationReport:
     clips: int = 0
     hours: float = 0.0
     seconds: float = 0.0
+    engine_seconds: float = 0.0  # of `seconds`, in the engine's pipeline (beam), start-up included
     up_to_date: bool = False
 
     def summary(self) -> str:
@@ -259,6 +207,7 @@ def prepare_collection(
     config: CollectionConfig | None = None,
     *,
     progress: bool = True,
+    engine: str | None = None,
 ) -> PreparationReport:
     """Prepare every audio file under ``source`` into shards under ``destination``.
 
@@ -266,6 +215,11 @@ def prepare_collection(
     ``manifest.csv``, ``representation.json`` and, last, ``collection.json``; a preparation
     interrupted at any point resumes from the journal. Bad files are reported one line each
     (and in ``collection.json``), and the rest goes on.
+
+    ``engine`` (default ``LML_PREPARE_ENGINE``, else ``"beam"``) decides where files are decoded:
+    ``"beam"`` on an Apache Beam pipeline (:mod:`lib.data.engine`: every core, or a cluster), whose
+    workers leave each file's clips in ``work/``, then copied into the shards in the folder's order;
+    ``"local"`` in this process. Both give the same shards, journal and manifest.
 
     Raises
     ------
@@ -275,6 +229,9 @@ def prepare_collection(
     from tqdm import tqdm
 
     config = config or CollectionConfig()
+    engine = engine or os.environ.get(ENGINE_ENV_VAR, "").strip() or "beam"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown preparation engine {engine!r}: choose one of {', '.join(ENGINES)}")
     source, destination = Path(source).expanduser().resolve(), Path(destination)
     started = time.perf_counter()
     files, unreadable_folders = walk_folder(source)
@@ -294,6 +251,7 @@ def prepare_collection(
         logger.info("the preparation settings changed: starting %s afresh", shown(destination))
         for stale in [*shard_folder.glob("clips-*.npy"), destination / "journal.jsonl", info_path]:
             stale.unlink(missing_ok=True)
+        shutil.rmtree(destination / "work", ignore_errors=True)
     save_json(settings_path, {"config": asdict(config), "config_fingerprint": config.fingerprint()}, overwrite=True)
     journal = _Journal(destination / "journal.jsonl")
     done = _current(journal.entries(), identities)
@@ -302,20 +260,29 @@ def prepare_collection(
         shard_folder, journal, shard_clips=config.shard_clips, next_shard=(existing[-1] + 1) if existing else 0
     )
     report = PreparationReport(destination, files_reused=sum(entry["status"] == "ok" for entry in done.values()))
-    todo = [path for path in files if path.relative_to(source).as_posix() not in done]
+    tasks = [
+        FileTask(str(path), name, identities[name], file_label(Path(name), source.name))
+        for path in files
+        if (name := path.relative_to(source).as_posix()) not in done
+    ]
+    work_folder = destination / "work" / config.fingerprint()
+    if engine == "beam":
+        pending = [task for task in tasks if read_work(task, config, work_folder) is None]
+        if len(pending) > 1:  # one file is decoded here: starting workers would cost more
+            report.engine_seconds = decode_on_beam(pending, config, work_folder)
     # disable=None: the bar draws on a terminal and stays quiet in logs and notebooks.
-    bar = tqdm(todo, desc=f"preparing {source.name}", unit="file", disable=None if progress else True, file=sys.stderr)
-    for path in bar:
-        relative = path.relative_to(source)
-        entry = _prepare_file(path, relative, identities[relative.as_posix()], source.name, config, writer)
+    bar = tqdm(tasks, desc=f"preparing {source.name}", unit="file", disable=None if progress else True, file=sys.stderr)
+    for task in bar:
+        entry = _add_file(task, config, writer, work_folder if engine == "beam" else None)
         writer.finish(entry)
         if entry["status"] == "ok":
             report.files_prepared += 1
         else:
-            _say(bar, f"skipped {shown(path)}: {entry['problem']}")
+            _say(bar, f"skipped {shown(task.path)}: {entry['problem']}")
         for note in entry.get("notes", []):
-            _say(bar, f"note {shown(path)}: {note}")
+            _say(bar, f"note {shown(task.path)}: {note}")
     writer.flush()
+    shutil.rmtree(destination / "work", ignore_errors=True)  # every file's clips are in the shards, journaled
     entries = _current(journal.entries(), identities)
     report.skipped = {name: entry["problem"] for name, entry in entries.items() if entry["status"] != "ok"}
     # Journals written before kinds were recorded count their skipped files as "other".
@@ -328,7 +295,7 @@ def prepare_collection(
     rows = _manifest_rows(good, config)
     report.clips = len(rows)
     report.hours = sum(entry["seconds"] for entry in good.values()) / 3600
-    _write_outputs(destination, rows, config, identities, report, good, started)
+    _write_outputs(source, destination, rows, config, identities, report, good, started)
     report.seconds = time.perf_counter() - started
     logger.info("prepared %s: %s", shown(destination), report.summary())
     return report
@@ -347,61 +314,24 @@ def _say(bar, message: str) -> None:
         bar.write(message, file=sys.stderr)
 
 
-def _prepare_file(
-    path: Path, relative: Path, identity: dict, root_name: str, config: CollectionConfig, writer: _ShardWriter
-) -> dict:
-    """Decode one file into the writer; returns its journal entry (``status`` ok or skipped)."""
-    entry = {"file": relative.as_posix(), "identity": identity, "label": file_label(relative, root_name)}
+def _add_file(task: FileTask, config: CollectionConfig, writer: _ShardWriter, work_folder: Path | None) -> dict:
+    """Put one file's clips into the writer, from its work files (decoded on the engine) when they are
+    there, else decoded here; returns its journal entry (``status`` ok, with each clip's shard and row,
+    or skipped)."""
     mark = writer.mark()
-    try:
-        check_file(path)
-        stream = AudioStream(path, sample_rate=config.sample_rate, block_seconds=config.block_seconds)
-        cutter = ClipCutter(config.clip_samples, config.hop_samples)
-        shards, rows, starts, levels = [], [], [], []
-        for block in stream:
-            for clip, start in cutter.push(block):
-                shard, row = writer.add(clip)
-                shards.append(shard)
-                rows.append(row)
-                starts.append(round(start / config.sample_rate, 3))
-                levels.append(round(_level_db(clip), 2))
-        stream.finish()
-        if not shards:
-            seconds = stream.samples_out / config.sample_rate
-            raise AudioInputError(
-                f"is {seconds:.3f} s long, shorter than a {config.clip_seconds:g} s clip", path, kind="shorter than"
-            )
-    except AudioInputError as error:
+    locations: list[tuple[int, int]] = []
+    done = read_work(task, config, work_folder) if work_folder is not None else None
+    if done is None:
+        entry = decode_file(task, config, lambda clip: locations.append(writer.add(clip)))
+    else:
+        entry, clips = done
+        entry = {key: value for key, value in entry.items() if key != "clips"}
+        for clip in clips:
+            locations.append(writer.add(np.array(clip, dtype=np.float32)))  # a copy: the work file goes
+    if entry["status"] != "ok":
         writer.undo(mark)
-        return {**entry, "status": "skipped", "problem": error.problem, "kind": error.kind}
-    except MemoryError:
-        writer.undo(mark)
-        return {**entry, "status": "skipped", "problem": "ran out of memory while decoding it", "kind": "memory"}
-    gain = file_gain(stream, config)
-    return {
-        **entry,
-        "status": "ok",
-        "seconds": round(stream.seconds, 3),
-        "source_rate": stream.source_rate,
-        "channels": stream.channels,
-        "gain": gain,
-        "notes": stream.notes(),
-        "shard": shards,
-        "row": rows,
-        "start": starts,
-        "level_db": levels,
-    }
-
-
-def file_gain(stream: AudioStream, config: CollectionConfig) -> float:
-    """The gain that brings a decoded file (its statistics in ``stream``) to ``config.target_rms_db``,
-    lowered so that its peak stays below ``config.peak_limit``."""
-    return min(10 ** (config.target_rms_db / 20) / max(stream.clean_rms, 1e-12), config.peak_limit / stream.clean_peak)
-
-
-def _level_db(clip: np.ndarray) -> float:
-    """RMS level of a clip in dBFS (before the file's gain)."""
-    return float(20 * np.log10(max(float(np.sqrt(np.mean(np.square(clip, dtype=np.float64)))), 1e-10)))
+        return entry
+    return {**entry, "shard": [shard for shard, _ in locations], "row": [row for _, row in locations]}
 
 
 def assign_file_splits(labels_by_file: dict[str, str], config: CollectionConfig) -> dict[str, str]:
@@ -459,6 +389,7 @@ def _manifest_rows(entries: dict[str, dict], config: CollectionConfig) -> list[d
 
 
 def _write_outputs(
+    source: Path,
     destination: Path,
     rows: list[dict],
     config: CollectionConfig,
@@ -483,7 +414,7 @@ def _write_outputs(
         "config": asdict(config),
         "config_fingerprint": config.fingerprint(),
         "fingerprint": hashlib.sha256(config.fingerprint().encode() + payload).hexdigest()[:16],
-        "source": str(Path(report.folder)),
+        "source": str(source),  # the folder of audio
         "identities": identities,
         "clips": len(rows),
         "clips_per_split": {split: counts.get(split, 0) for split in SPLITS},

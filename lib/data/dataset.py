@@ -28,11 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.data import collection
-from lib.data.clips import SPLITS as SPLITS  # the splits every dataset has, for the notebooks
-from lib.data.clips import ClipDataset
 from lib.core.errors import AudioInputError, NotReadyError
-from lib.core.fileio import atomic_write_bytes, config_from_json, load_json, load_npy, save_json, save_npy, settings_hash
+from lib.core.fileio import (
+    atomic_write_bytes,
+    config_from_json,
+    load_json,
+    load_npy,
+    save_json,
+    save_npy,
+    settings_hash,
+)
 from lib.core.paths import (
     DEFAULT_CLIP_SECONDS,
     DEFAULT_DATASET,
@@ -43,9 +48,12 @@ from lib.core.paths import (
     shown,
     smoke_mode,
 )
+from lib.data import collection
+from lib.data.clips import SPLITS as SPLITS  # the splits every dataset has, for the notebooks
+from lib.data.clips import ClipDataset
 from lib.data.phrases import load_phrases
-from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 from lib.data.synth import NoteRenderer, soundfont_path
+from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
 

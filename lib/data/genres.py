@@ -30,8 +30,8 @@ import numpy as np
 import soundfile
 
 from lib.core.fileio import atomic_write_bytes, load_json, save_json, settings_hash
-from lib.core.paths import shown
 from lib.core.parallel import spawned_pool
+from lib.core.paths import shown
 from lib.data.synth import render_score
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib.data import collection, genres
 from lib.core.paths import data_dir, smoke_mode
+from lib.data import collection, genres
 
 PHRASE_SECONDS = 4.0  # one to two bars at these collections' tempi (see the module docstring)
 PHRASE_HOP_SECONDS = 2.0  # phrases overlap by half

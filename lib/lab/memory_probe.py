@@ -69,13 +69,19 @@ def _training(scratch: Path) -> Callable[[], dict]:
     return work
 
 
-def _folder_preparation(scratch: Path, source: str, destination: str) -> Callable[[], dict]:
-    """Prepare the folder of audio ``source`` into ``destination`` (hours and clips come back)."""
+def _folder_preparation(scratch: Path, source: str, destination: str, engine: str = "beam") -> Callable[[], dict]:
+    """Prepare the folder of audio ``source`` into ``destination`` on ``engine`` (beam or local); hours,
+    clips, the engine's seconds and the largest child process's peak memory (a Beam worker) come back."""
     from lib.data.collection import prepare_collection
 
     def work() -> dict:
-        report = prepare_collection(Path(source), Path(destination), progress=False)
-        return {"hours": report.hours, "clips": report.clips}
+        report = prepare_collection(Path(source), Path(destination), progress=False, engine=engine)
+        return {
+            "hours": report.hours,
+            "clips": report.clips,
+            "engine_seconds": report.engine_seconds,
+            "largest_child_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        }
 
     return work
 

@@ -37,8 +37,8 @@ import soundfile
 from lib.core import paths
 from lib.core.errors import AudioInputError, NotReadyError
 from lib.data.audio import AudioStream, check_file
-from lib.data.collection import ClipCutter, CollectionConfig
-from lib.data.collection import file_gain as collection_file_gain
+from lib.data.decoding import ClipCutter, CollectionConfig
+from lib.data.decoding import file_gain as collection_file_gain
 from lib.models.container import SUFFIX, CompressedHeader, read_container, write_container
 from lib.models.latent import pad_latents
 from lib.spectral.basis import SpectralBasis

@@ -1,0 +1,124 @@
+"""Preparation's per-file work on Apache Beam: every core of this machine by default, a cluster with options.
+
+Decoding and resampling are what preparing a folder costs; each file is independent. The pipeline is
+one step: the files' tasks, reshuffled over the workers, each decoded by :func:`lib.data.decoding.decode_to_work`
+into the work folder (clips, then the entry that marks them done). The collection then copies the clips
+into its shards in the folder's order (:func:`lib.data.collection.prepare_collection`), so the shards,
+the journal and the manifest are those of a preparation in one process.
+
+By default the pipeline runs on Beam's DirectRunner in multi-processing mode with one worker per core.
+Any other runner is a matter of options (``LML_BEAM_OPTIONS``, ``make data BEAM_OPTIONS=...``), e.g.
+``--runner=FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK`` or ``--runner=SparkRunner``;
+the workers must then see the folder and the work folder at the same paths (a shared file system).
+
+May import: :mod:`lib.core`, :mod:`lib.data.decoding`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from lib.data.decoding import CollectionConfig, FileTask, decode_to_work
+
+logger = logging.getLogger(__name__)
+
+OPTIONS_ENV_VAR = "LML_BEAM_OPTIONS"  # extra pipeline options, shell-quoted (a runner, its master, ...)
+
+
+class _QuietImport(logging.Filter):
+    """Drops the notice Beam logs on import about Google Cloud clients this project does not use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _import_beam():
+    """apache_beam, imported without its Google Cloud notices (and without configuring the root logger)."""
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder:  # logging.warning() on a root without handlers would install one (basicConfig)
+        root.addHandler(placeholder)
+    quiet = _QuietImport()
+    root.addFilter(quiet)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        import apache_beam
+
+        return apache_beam
+    finally:
+        root.removeFilter(quiet)
+        if placeholder:
+            root.removeHandler(placeholder)
+
+
+def pipeline_arguments(workers: int, extra: list[str] | None = None) -> list[str]:
+    """Beam's arguments: the DirectRunner on ``workers`` processes, then ``extra`` (default: the
+    ``LML_BEAM_OPTIONS`` environment variable), whose settings win."""
+    extra = shlex.split(os.environ.get(OPTIONS_ENV_VAR, "")) if extra is None else extra
+    return [
+        "--runner=DirectRunner",
+        f"--direct_num_workers={workers}",
+        "--direct_running_mode=multi_processing",
+        "--default_sdk_harness_log_level=ERROR",
+        *extra,
+    ]
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def decode_on_beam(
+    tasks: list[FileTask],
+    config: CollectionConfig,
+    work_folder: Path,
+    *,
+    workers: int | None = None,
+    options: list[str] | None = None,
+) -> float:
+    """Decode every task into ``work_folder`` with a Beam pipeline; return the seconds it took.
+
+    Args:
+        tasks: the files still to decode.
+        config: the collection's settings (sample rate, clip, hop, block, gain).
+        work_folder: where each file's clips and entry go (shared by the workers).
+        workers: processes of the DirectRunner (default: one per core).
+        options: extra pipeline options (default: ``LML_BEAM_OPTIONS``).
+    """
+    if not tasks:
+        return 0.0
+    beam = _import_beam()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    workers = workers or default_workers()
+    arguments = pipeline_arguments(min(workers, len(tasks)), options)
+    started = time.perf_counter()
+    decode = _DecodeToWork(asdict(config), str(work_folder))
+    with beam.Pipeline(options=PipelineOptions(arguments)) as pipeline:
+        _ = (
+            pipeline
+            | "files" >> beam.Create([asdict(task) for task in tasks])
+            | "spread over the workers" >> beam.Reshuffle()
+            | "decode" >> beam.Map(decode)
+        )
+    seconds = time.perf_counter() - started
+    logger.info("decoded %d file(s) with Apache Beam (%s) in %.1f s", len(tasks), " ".join(arguments[:3]), seconds)
+    return seconds
+
+
+class _DecodeToWork:
+    """The pipeline's step, picklable: a task (as a dict) in, its status out; the clips go to the work folder."""
+
+    def __init__(self, config: dict, work_folder: str) -> None:
+        self.config = {**config, "split_fractions": tuple(config["split_fractions"])}
+        self.work_folder = work_folder
+
+    def __call__(self, task: dict) -> str:
+        entry = decode_to_work(FileTask(**task), CollectionConfig(**self.config), Path(self.work_folder))
+        return entry["status"]
