@@ -39,7 +39,7 @@ export LML_SEED := $(SEED)
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all report bench check test lint format lab explore check-outputs clean lock \
+.PHONY: help setup browser data run-all report bench bench-scale check test lint format lab explore check-outputs clean lock \
 	compress decompress recordings
 
 help: ## List the targets
@@ -90,6 +90,10 @@ recordings: setup ## Measure whole test files of the genres (or DATASET=<folder>
 
 bench: setup ## Measure speed (real-time factors, Griffin-Lim sweep, training throughput, peak memory): <outputs>/metrics/bench.json
 	$(BIN)/python -m lib.lab.bench
+
+bench-scale: setup ## Preparation and training from the stream at 1, 10 and 50 h of music (HOURS="1 10 50"): <outputs>/metrics/bench_scale.json
+	LML_DATASET=genres $(BIN)/python -m lib.data.dataset
+	$(BIN)/python -m lib.lab.bench_scale $(HOURS)
 
 check: setup ## Compare the last full run of DATASET (and make bench's figures) with lib/expectations.json; fail on regressions
 	$(BIN)/python -m lib.lab.checks

@@ -56,6 +56,11 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     notes_before = notes_metrics.stat().st_mtime_ns if notes_metrics.exists() else None
     metrics, outputs = run_every_stage(folder)
     environment = {**os.environ, "LML_SMOKE": "1", paths.DATASET_ENV_VAR: str(folder)}
+    timings = json.loads((outputs / "metrics" / "run_notebooks.json").read_text())
+    hours = json.loads((paths.data_dir(smoke=True, dataset=str(folder)) / "collection.json").read_text())["hours"]
+    for name in STAGES:  # a folder's run states its time per hour of audio
+        assert timings[name]["hours_of_audio"] == round(hours, 3) > 0
+        assert math.isclose(timings[name]["seconds_per_hour"], timings[name]["seconds"] / hours, rel_tol=0.01)
 
     data = metrics["00_data"]
     assert data["labels"] == ["keys", "winds"] and data["files"] == 10 and data["files_skipped"] == 5

@@ -86,10 +86,91 @@ def _folder_preparation(scratch: Path, source: str, destination: str, engine: st
     return work
 
 
+def _streamed_training(
+    scratch: Path,
+    prepared: str,
+    basis_size: str = "64",
+    sample_clips: str = "256",
+    epochs: str = "1",
+    steps: str = "0",
+    source: str = "stream",
+) -> Callable[[], dict]:
+    """Stage 1 on a prepared folder without stacking it: a basis fitted on ``sample_clips`` clips, the
+    training split's coefficients cached on disk in passes, then an autoencoder trained from that cache:
+    ``epochs`` through :func:`~lib.models.training.fit_or_load`, or (``steps`` > 0) that many batches of
+    the first epoch's order (a fixed amount of work whatever the collection's size). With ``source``
+    ``"memory"`` those steps read the coefficients from memory instead (today's path, for comparison)."""
+    import keras
+
+    from lib.data.collection import load_collection
+    from lib.data.stream import CoefficientFile, build_coefficient_cache, fit_sampled_basis
+    from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+    from lib.models.training import (
+        EpochShuffledBatches,
+        StreamedBatches,
+        StreamedData,
+        TrainingConfig,
+        fit_or_load,
+    )
+
+    def work() -> dict:
+        dataset = load_collection(prepared)
+        representation = dataset.representation
+        started = time.perf_counter()
+        basis, seen = fit_sampled_basis(
+            dataset, "train", representation, int(basis_size), sample_clips=int(sample_clips), seed=0
+        )
+        basis_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        train = CoefficientFile(build_coefficient_cache(dataset, "train", representation, basis, scratch / "train.npy"))
+        cache_seconds = time.perf_counter() - started
+        valid = CoefficientFile(build_coefficient_cache(dataset, "valid", representation, basis, scratch / "valid.npy"))
+        valid_rows = valid.rows(0, 2048)  # a bounded validation set
+        config = AutoencoderConfig.for_basis(basis.size)
+        training = TrainingConfig(epochs=int(epochs), batch_size=64)
+        started = time.perf_counter()
+        if int(steps):
+            keras.utils.set_random_seed(0)
+            model = build_autoencoder(config, train.column_std())
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+            if source == "memory":
+                rows = train.rows(0, len(train))
+                batches = EpochShuffledBatches(rows, rows, batch_size=training.batch_size, seed=0)
+            else:
+                batches = StreamedBatches(StreamedData(train), batch_size=training.batch_size, seed=0)
+            history = model.fit(batches.dataset.take(int(steps)), epochs=1, verbose=0).history
+            examples = int(steps) * training.batch_size
+        else:
+            history = fit_or_load(
+                lambda: build_autoencoder(config, train.column_std()),
+                StreamedData(train),
+                (valid_rows, valid_rows),
+                run_folder=scratch / "run",
+                config=training,
+                settings={"probe": "streamed_training"},
+                verbose=2,  # no progress bar in a probe
+            ).history
+            examples = len(train) * int(epochs)
+        seconds = time.perf_counter() - started
+        return {
+            "clips": len(train),
+            "basis_clips": seen,
+            "basis_seconds": basis_seconds,
+            "cache_seconds": cache_seconds,
+            "cache_clips_per_second": len(train) / cache_seconds,
+            "training_seconds": seconds,
+            "examples_per_second": examples / seconds,
+            "final_loss": float(history["loss"][-1]),
+        }
+
+    return work
+
+
 PROBES: dict[str, Callable[..., Callable[[], dict]]] = {
     "preparation": _notes_preparation,
     "training": _training,
     "folder_preparation": _folder_preparation,
+    "streamed_training": _streamed_training,
 }
 
 

@@ -2,8 +2,8 @@
 
 Usage: ``python -m lib.lab.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
 
-Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time goes to
-``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen dataset's folder
+Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time (on a folder, also per
+hour of its audio) goes to ``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen dataset's folder
 (``LML_DATASET``, see :mod:`lib.core.paths`). On failure the message names the notebook, the failing
 cell and the error, and the executed copy (with the traceback) is kept.
 
@@ -29,6 +29,7 @@ from lib.core.fileio import load_json, save_json
 from lib.core.paths import (
     DATASET_ENV_VAR,
     SHIPPED_DATASETS,
+    data_dir,
     dataset_choice,
     metrics_path,
     outputs_dir,
@@ -91,8 +92,23 @@ def main(arguments: list[str]) -> int:
         print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
         # Wall time of the latest run of each notebook, for the README and `make check`.
         timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        hours = audio_hours()
+        if hours:  # a folder's run states its time per hour of audio
+            timings[notebook.stem] |= {"hours_of_audio": round(hours, 3), "seconds_per_hour": round(seconds / hours, 1)}
         save_json(timings_path, timings, overwrite=True, announce=False)
+    hours = audio_hours()
+    if hours:
+        total = sum(timings[Path(name).stem]["seconds"] for name in arguments)
+        print(f"{total / 60:.1f} min for {hours:.2f} h of audio: {total / 60 / hours:.1f} min per hour", flush=True)
     return 0
+
+
+def audio_hours() -> float | None:
+    """Hours of audio in the chosen folder's prepared collection; None for the shipped datasets."""
+    if dataset_choice() in SHIPPED_DATASETS:
+        return None
+    info = data_dir() / "collection.json"
+    return float(load_json(info)["hours"]) if info.exists() else None
 
 
 if __name__ == "__main__":

@@ -55,10 +55,23 @@ class TrainingConfig:
     seed: int = 0  # for weights, shuffling and dropout
     warmup_epochs: int = 0  # epochs (e.g. a KL warm-up) before early stopping and LR decay may act
     schedule: str = "plateau"  # "plateau": halve the rate when validation stalls; "cosine": to 2% over `epochs`
+    full_epochs_up_to: int = 10_000  # examples: a larger training set gets fewer epochs (see epochs_for)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.full_epochs_up_to <= 0:
+            raise ValueError(f"full_epochs_up_to must be positive, got {self.full_epochs_up_to}")
+
+    def epochs_for(self, examples: int) -> int:
+        """The epochs a training set of ``examples`` gets: all ``epochs`` up to ``full_epochs_up_to``
+        examples; beyond, as many as see ``epochs * full_epochs_up_to`` examples in all (never fewer
+        than the warm-up and one more). A large collection then costs a bounded training time, not
+        ``epochs`` passes over all of it; every shipped dataset trains all its epochs."""
+        if examples <= self.full_epochs_up_to:
+            return self.epochs
+        scaled = -(-self.epochs * self.full_epochs_up_to // examples)
+        return min(self.epochs, max(scaled, self.warmup_epochs + 1, 1))
 
 
 def fingerprint(*parts: object) -> str:
@@ -156,6 +169,74 @@ class EpochShuffledBatches:
     def set_epoch(self, epoch: int) -> None:
         """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
         self.epoch.assign(epoch)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that sets the epoch before ``fit`` iterates the dataset for it."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch))
+
+
+@dataclass(frozen=True)
+class StreamedData:
+    """Training data read from disk as it is needed: ``source`` has ``len()`` and ``rows(start, stop)``
+    (:class:`lib.data.stream.CoefficientFile`); ``targets`` maps a batch of inputs to its targets (None:
+    the inputs are the targets' business of the model, as a VAE's; ``"inputs"``: the inputs themselves)."""
+
+    source: object
+    targets: Callable[[np.ndarray], np.ndarray] | str | None = "inputs"
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+
+class StreamedBatches:
+    """Batches of a :class:`StreamedData`, in an order that depends only on the seed and the epoch.
+
+    Each epoch visits blocks of ``block_rows`` consecutive rows in a shuffled order seeded by
+    ``(seed, epoch)``, reads ``shuffle_blocks`` of them at a time, shuffles their rows together and
+    cuts batches (the rows left over join the next group's). Memory holds one group of blocks and the
+    prefetched batches, whatever the data's size; a resumed run sees the batches an uninterrupted one
+    would. The interface is :class:`EpochShuffledBatches`'s: ``dataset`` and :meth:`callback`.
+    """
+
+    def __init__(
+        self, data: StreamedData, *, batch_size: int, seed: int, block_rows: int = 1024, shuffle_blocks: int = 8
+    ) -> None:
+        import tensorflow as tf
+
+        self.epoch = 0
+        count, source = len(data), data.source
+        targets = (lambda batch: batch) if data.targets == "inputs" else data.targets
+        probe = source.rows(0, 1)
+        specs = tf.TensorSpec((None, probe.shape[1]), tf.float32)
+        if targets is not None:
+            specs = (specs, tf.TensorSpec((None, targets(probe).shape[1]), tf.float32))
+
+        def batches():
+            rng = np.random.default_rng([seed, self.epoch])
+            starts = rng.permutation(np.arange(0, count, block_rows))
+            waiting = np.zeros((0, probe.shape[1]), dtype=np.float32)
+            for group in range(0, len(starts), shuffle_blocks):
+                rows = np.concatenate(
+                    [waiting, *(source.rows(s, s + block_rows) for s in starts[group : group + shuffle_blocks])]
+                )
+                rows = rows[rng.permutation(len(rows))]
+                last_group = group + shuffle_blocks >= len(starts)
+                whole = len(rows) if last_group else len(rows) - len(rows) % batch_size
+                for start in range(0, whole, batch_size):
+                    batch = rows[start : start + batch_size]
+                    yield batch if targets is None else (batch, np.asarray(targets(batch), dtype=np.float32))
+                waiting = rows[whole:]
+
+        self.dataset = (
+            tf.data.Dataset.from_generator(batches, output_signature=specs)
+            .prefetch(2)
+            .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+        )
+        self.dataset = distribute.shard_by_data(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the order of the batches of ``epoch`` (read when the dataset is next iterated)."""
+        self.epoch = int(epoch)
 
     def callback(self) -> keras.callbacks.Callback:
         """A callback that sets the epoch before ``fit`` iterates the dataset for it."""
@@ -335,7 +416,10 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 def _count(data) -> int:
-    """Examples in ``(inputs, targets)`` or ``inputs``, where inputs may be a dict of arrays."""
+    """Examples in ``(inputs, targets)`` or ``inputs``, where inputs may be a dict of arrays, or in a
+    :class:`StreamedData`."""
+    if isinstance(data, StreamedData):
+        return len(data)
     inputs = data[0] if isinstance(data, tuple) else data
     return len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
 
@@ -344,13 +428,13 @@ def _learning_rate(config: TrainingConfig, examples: int):
     """Adam's learning rate: a number (halved on plateaus by the watch) or a cosine schedule over every step."""
     if config.schedule == "plateau":
         return config.learning_rate
-    steps = config.epochs * max(1, -(-examples // config.batch_size))
+    steps = config.epochs_for(examples) * max(1, -(-examples // config.batch_size))
     return keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=COSINE_FLOOR)
 
 
 def fit_or_load(
     build: Callable[[], keras.Model],
-    train_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
+    train_data: tuple[np.ndarray, np.ndarray] | np.ndarray | StreamedData,
     valid_data: tuple[np.ndarray, np.ndarray] | np.ndarray,
     *,
     run_folder: str | Path,
@@ -371,6 +455,8 @@ def fit_or_load(
         when ``loss`` is None, as the VAE does).
     train_data, valid_data : (inputs, targets) or inputs
         Arrays for ``fit``; a single array means inputs only (the model computes its own loss).
+        ``train_data`` may also be a :class:`StreamedData`, read from disk in shuffled blocks
+        (:class:`StreamedBatches`), for data larger than memory.
     settings : dict
         Everything else that shapes the model (its config, the data's fingerprint); with
         ``config`` it makes the fingerprint under which the finished model is cached.
@@ -413,8 +499,20 @@ def fit_or_load(
         model = build()
         optimizer = keras.optimizers.Adam(_learning_rate(config, _count(train_data)))
         model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
-    inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
-    batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
+    if isinstance(train_data, StreamedData):  # read from disk as training goes (a collection past memory)
+        batches = StreamedBatches(train_data, batch_size=config.batch_size, seed=config.seed)
+    else:
+        inputs, targets = train_data if isinstance(train_data, tuple) else (train_data, None)
+        batches = EpochShuffledBatches(inputs, targets, batch_size=config.batch_size, seed=config.seed)
+    epochs = config.epochs_for(_count(train_data))
+    if epochs < config.epochs:
+        logger.info(
+            "%d training examples: %d epochs instead of %d (TrainingConfig.full_epochs_up_to = %d)",
+            _count(train_data),
+            epochs,
+            config.epochs,
+            config.full_epochs_up_to,
+        )
     callbacks = [
         _Backup(run_folder / "backup"),
         # Extra callbacks run before the loggers, so values they add to the logs are recorded.
@@ -429,12 +527,12 @@ def fit_or_load(
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
         _Stopwatch(state_path, state),
-        *([ProgressBar(f"training {run_folder.name}", config.epochs)] if verbose == 0 else []),
+        *([ProgressBar(f"training {run_folder.name}", epochs)] if verbose == 0 else []),
     ]
     model.fit(
         batches.dataset,
         validation_data=valid_data,
-        epochs=config.epochs,
+        epochs=epochs,
         shuffle=False,  # the batches are already shuffled, by epoch (EpochShuffledBatches)
         callbacks=callbacks,
         verbose=verbose,

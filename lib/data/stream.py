@@ -1,0 +1,134 @@
+"""Collections past memory: a split's basis coefficients on disk, built in passes and read back in blocks.
+
+A hundred hours of music is 360,000 one-second clips: 47 GB of spectrograms, but 1.5 GB as the 1,024
+basis coefficients per clip the models read. So a large collection is never stacked in memory:
+
+* :func:`fit_sampled_basis` fits the PCA basis on a bounded random sample of the training clips (a
+  parameter: its memory is the sample's, whatever the collection's size);
+* :func:`build_coefficient_cache` passes over a split in chunks (clips, spectrograms, coefficients) and
+  writes a ``.npy`` file of shape (clips, size), atomically; the pass's memory is one chunk's;
+* :class:`CoefficientFile` reads row ranges of such a file with plain reads (no memory map, so
+  that pages read do not stay counted as the process's memory), for
+  :class:`lib.models.training.StreamedBatches`, which ``fit`` reads through ``tf.data``.
+
+May import: :mod:`lib.core`, :mod:`lib.spectral`, :mod:`lib.data.clips`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lib.data.clips import ClipDataset
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.representation import SpectrogramRepresentation
+
+CACHE_DTYPE = np.dtype("<f4")
+
+
+def sample_indices(count: int, sample_size: int, seed: int) -> np.ndarray:
+    """``min(sample_size, count)`` positions in ``range(count)``, drawn without replacement, sorted."""
+    if count <= 0 or sample_size <= 0:
+        raise ValueError(f"need a positive count and sample size, got {count} and {sample_size}")
+    if sample_size >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, sample_size, replace=False))
+
+
+def fit_sampled_basis(
+    dataset: ClipDataset,
+    split: str,
+    representation: SpectrogramRepresentation,
+    size: int,
+    *,
+    sample_clips: int,
+    seed: int,
+) -> tuple[SpectralBasis, int]:
+    """A PCA basis of ``size`` components fitted on at most ``sample_clips`` clips of ``split``, drawn at
+    random (seeded); returns it and the number of clips it saw. With ``sample_clips`` at least the split's
+    size, it is the basis of every clip (the same numbers as fitting on the whole split)."""
+    indices = dataset.indices(split)
+    picked = indices[sample_indices(len(indices), sample_clips, seed)]
+    spectrograms = representation.forward(dataset.clips(picked))
+    return SpectralBasis.fit(spectrograms, min(size, len(picked)), seed=seed), len(picked)
+
+
+def build_coefficient_cache(
+    dataset: ClipDataset,
+    split: str,
+    representation: SpectrogramRepresentation,
+    basis: SpectralBasis,
+    path: str | Path,
+    *,
+    chunk_clips: int = 512,
+) -> Path:
+    """Write the basis coefficients of every clip of ``split`` [shape=(clips, basis.size), float32] to
+    ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order.
+
+    The file appears only when whole (written beside it, then renamed); an existing file is replaced.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    indices = dataset.indices(split)
+    if not len(indices):
+        raise ValueError(f"split {split!r} has no clips")
+    if chunk_clips <= 0:
+        raise ValueError(f"chunk_clips must be positive, got {chunk_clips}")
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("wb") as handle:
+        header = {"descr": CACHE_DTYPE.str, "fortran_order": False, "shape": (len(indices), basis.size)}
+        np.lib.format.write_array_header_1_0(handle, header)
+        for start in range(0, len(indices), chunk_clips):
+            chunk = indices[start : start + chunk_clips]
+            coefficients = basis.transform(representation.forward(dataset.clips(chunk)))
+            handle.write(np.ascontiguousarray(coefficients, dtype=CACHE_DTYPE).tobytes())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    return path
+
+
+class CoefficientFile:
+    """Row ranges of a ``.npy`` file of float32 rows [shape=(count, size)], read on demand."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with self.path.open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran_order, dtype = read_header(handle)
+            self.offset = handle.tell()
+        if fortran_order or dtype != CACHE_DTYPE or len(shape) != 2:
+            raise ValueError(f"{self.path}: expected C-ordered float32 rows, got {dtype} {shape}")
+        self.count, self.size = int(shape[0]), int(shape[1])
+        expected = self.offset + self.count * self.size * CACHE_DTYPE.itemsize
+        if self.path.stat().st_size != expected:
+            raise ValueError(f"{self.path}: {self.path.stat().st_size} bytes, expected {expected} (incomplete?)")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` [shape=(stop - start, size)], copied into memory."""
+        start, stop = max(0, start), min(stop, self.count)
+        if stop <= start:
+            return np.zeros((0, self.size), dtype=np.float32)
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset + start * self.size * CACHE_DTYPE.itemsize)
+            values = np.fromfile(handle, dtype=CACHE_DTYPE, count=(stop - start) * self.size)
+        return values.reshape(stop - start, self.size).astype(np.float32, copy=False)
+
+    def column_std(self, *, block_rows: int = 4096) -> np.ndarray:
+        """Each column's standard deviation over every row [shape=(size,)], in one pass (float64 sums)."""
+        total = np.zeros(self.size)
+        squares = np.zeros(self.size)
+        for start in range(0, self.count, block_rows):
+            block = self.rows(start, start + block_rows).astype(np.float64)
+            total += block.sum(axis=0)
+            squares += np.square(block).sum(axis=0)
+        mean = total / self.count
+        return np.sqrt(np.maximum(squares / self.count - np.square(mean), 0.0)).astype(np.float32)

@@ -1,0 +1,146 @@
+"""Training from disk (lib.data.stream, lib.models.training.StreamedBatches): the cache holds what the
+in-memory path computes, every row is seen once per epoch in a seeded order, a model learns from it,
+and peak memory stays flat when the collection doubles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from lib.data import collection, stream
+from lib.lab.bench import peak_memory
+from lib.models.training import StreamedBatches, StreamedData, TrainingConfig, fit_or_load
+from lib.spectral.basis import SpectralBasis
+
+
+def tone_folder(root: Path, files: int, seconds: float = 12.0) -> Path:
+    """``files`` recordings of changing tones over three labels, 16 kHz."""
+    rate = 16_000
+    for index in range(files):
+        time = np.arange(int(seconds * rate)) / rate
+        pitch = 110 * 2 ** ((index % 24) / 12)
+        tone = 0.3 * np.sin(2 * np.pi * pitch * time * (1 + 0.05 * np.sin(2 * np.pi * 0.3 * time)))
+        path = root / f"label{index % 3}" / f"take{index:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, tone.astype(np.float32), rate)
+    return root
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> collection.FolderDataset:
+    root = tmp_path_factory.mktemp("stream")
+    source = tone_folder(root / "music", 12, seconds=4.0)
+    collection.prepare_collection(source, root / "prepared", progress=False, engine="local")
+    return collection.load_collection(root / "prepared")
+
+
+def test_the_cache_holds_the_in_memory_coefficients(prepared, tmp_path):
+    representation = prepared.representation
+    spectrograms = representation.forward(prepared.split("train")[0])
+    whole = SpectralBasis.fit(spectrograms, 16, seed=3)
+    basis, seen = stream.fit_sampled_basis(prepared, "train", representation, 16, sample_clips=10_000, seed=3)
+    assert seen == len(spectrograms)
+    assert np.allclose(basis.components, whole.components, atol=1e-5)  # a sample as big as the split is the split
+    path = stream.build_coefficient_cache(
+        prepared, "train", representation, basis, tmp_path / "train.npy", chunk_clips=7
+    )
+    cached = stream.CoefficientFile(path)
+    assert (len(cached), cached.size) == (len(spectrograms), 16)
+    assert np.allclose(cached.rows(0, len(cached)), basis.transform(spectrograms), atol=1e-4)
+    assert np.allclose(np.load(path, allow_pickle=False), cached.rows(0, len(cached)))
+    assert np.allclose(cached.rows(5, 9), cached.rows(0, len(cached))[5:9]) and len(cached.rows(9, 5)) == 0
+    assert np.allclose(cached.column_std(block_rows=5), cached.rows(0, len(cached)).std(axis=0), atol=1e-5)
+    sampled, seen = stream.fit_sampled_basis(prepared, "train", representation, 8, sample_clips=20, seed=3)
+    assert seen == 20 and sampled.size == 8
+
+
+def test_a_torn_cache_is_refused(tmp_path):
+    path = tmp_path / "rows.npy"
+    np.save(path, np.ones((10, 4), dtype=np.float32))
+    assert len(stream.CoefficientFile(path)) == 10
+    with path.open("r+b") as handle:
+        handle.truncate(path.stat().st_size - 8)
+    with pytest.raises(ValueError, match="incomplete"):
+        stream.CoefficientFile(path)
+
+
+def test_every_row_once_per_epoch_in_an_order_set_by_seed_and_epoch(tmp_path):
+    rows = np.arange(1000 * 3, dtype=np.float32).reshape(1000, 3)
+    np.save(tmp_path / "rows.npy", rows)
+    data = StreamedData(stream.CoefficientFile(tmp_path / "rows.npy"), targets=lambda batch: 2 * batch)
+
+    def epoch(batches: StreamedBatches, number: int) -> list[np.ndarray]:
+        batches.set_epoch(number)
+        return [(inputs.numpy(), targets.numpy()) for inputs, targets in batches.dataset]
+
+    batches = StreamedBatches(data, batch_size=64, seed=7, block_rows=100, shuffle_blocks=3)
+    first = epoch(batches, 0)
+    assert len(first) == 16 and all(len(inputs) == 64 for inputs, _ in first[:-1])
+    seen = np.concatenate([inputs for inputs, _ in first])
+    assert np.array_equal(np.sort(seen[:, 0]), rows[:, 0])  # each row once
+    assert all(np.array_equal(targets, 2 * inputs) for inputs, targets in first)
+    again = epoch(StreamedBatches(data, batch_size=64, seed=7, block_rows=100, shuffle_blocks=3), 0)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(first, again))  # a resumed run sees the same batches
+    assert not np.array_equal(first[0][0], epoch(batches, 1)[0][0])
+
+
+def test_an_autoencoder_learns_from_the_stream(tmp_path):
+    from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+
+    rng = np.random.default_rng(0)
+    rows = (rng.standard_normal((600, 4)) @ rng.standard_normal((4, 32))).astype(np.float32)
+    np.save(tmp_path / "train.npy", rows)
+    source = stream.CoefficientFile(tmp_path / "train.npy")
+    config = AutoencoderConfig(basis_size=32, latent_dim=8, hidden_width=64, hidden_layers=1, nested_sizes=(8,))
+    result = fit_or_load(
+        lambda: build_autoencoder(config, rows.std(axis=0)),
+        StreamedData(source),
+        (rows[:64], rows[:64]),
+        run_folder=tmp_path / "run",
+        config=TrainingConfig(epochs=6, batch_size=32, learning_rate=3e-3),
+        settings={"test": "stream"},
+        verbose=2,
+    )
+    assert result.history["loss"][-1] < 0.5 * result.history["loss"][0]
+
+
+def test_peak_memory_of_streamed_training_stays_flat_when_the_collection_doubles(tmp_path):
+    """Each size in a fresh process: a basis fitted on a fixed sample, the coefficients cached on disk,
+    one epoch read back. Twice the clips (which in memory would be ~80 MiB more spectrograms) must not
+    raise the peak by more than a small margin."""
+
+    def peak_of(files: int) -> dict:
+        source = tone_folder(tmp_path / f"music{files}", files, seconds=30.0)
+        destination = tmp_path / f"prepared{files}"
+        collection.prepare_collection(source, destination, progress=False, engine="local")
+        return peak_memory("streamed_training", str(destination), "64", "256", "1")
+
+    small, large = peak_of(24), peak_of(48)
+    assert large["clips"] >= 1.8 * small["clips"] and small["basis_clips"] == large["basis_clips"] == 256
+    assert large["peak_mib"] - small["peak_mib"] < 40, (small, large)
+
+
+def test_a_large_training_set_gets_fewer_epochs(tmp_path):
+    config = TrainingConfig(epochs=40)
+    assert config.epochs_for(8655) == config.epochs_for(10_000) == 40  # every shipped dataset: all epochs
+    assert config.epochs_for(39_115) == 11  # the 4.5-hour folder of 39,115 spectrograms: 40 * 10,000 / 39,115
+    assert config.epochs_for(10**8) == 1
+    assert TrainingConfig(epochs=100, warmup_epochs=20).epochs_for(10**6) == 21  # the warm-up completes
+    with pytest.raises(ValueError, match="full_epochs_up_to"):
+        TrainingConfig(full_epochs_up_to=0)
+    from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
+
+    rows = np.random.default_rng(1).standard_normal((40, 16)).astype(np.float32)
+    result = fit_or_load(
+        lambda: build_autoencoder(AutoencoderConfig.for_basis(16, 4), rows.std(axis=0)),
+        (rows, rows),
+        (rows[:8], rows[:8]),
+        run_folder=tmp_path / "run",
+        config=TrainingConfig(epochs=6, patience=10, full_epochs_up_to=15),
+        settings={"test": "budget"},
+        verbose=2,
+    )
+    assert len(result.history["loss"]) == 3  # 6 * 15 / 40 = 2.25: three epochs
