@@ -14,20 +14,17 @@ The folder is kept under ``data/bench-music/`` (gitignored) and reused; the prep
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from lib.core.fileio import save_json
-from lib.core.paths import PROJ_ROOT, data_dir, metrics_path
+from lib.core.paths import PROJ_ROOT, data_dir
 from lib.data.audio import resample
 from lib.data.engine import default_workers
-from lib.lab.bench import peak_memory
+from lib.lab.bench import peak_memory, write_record
 
 SONG_SECONDS = 300
 SONG_RATE = 44_100
@@ -98,10 +95,8 @@ def main(arguments: list[str]) -> int:
         "cores": default_workers(),
         "engines": engines,
         "beam_speedup": round(engines["beam"]["hours_per_minute"] / engines["local"]["hours_per_minute"], 2),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    save_json(metrics_path("bench_preparation", smoke=False), record, overwrite=True)
-    print(json.dumps(record, indent=1))
+    write_record("bench_preparation", record)
     return 0
 
 

@@ -73,14 +73,14 @@ def test_unfinished_work_is_redone_and_finished_work_is_reused(tmp_path, monkeyp
     (work / f"{unfinished[0].work_name()}.json").unlink()  # ... but one stopped before its entry
     with (work / f"{unfinished[1].work_name()}.f32").open("r+b") as handle:  # ... and one lost clips
         handle.truncate(100)
-    real = collection.decode_on_beam
+    real = engine.decode_on_beam
     sent = []
 
     def recording(pending, *args, **kwargs):
         sent.extend(task.relative for task in pending)
         return real(pending, *args, **kwargs)
 
-    monkeypatch.setattr(collection, "decode_on_beam", recording)
+    monkeypatch.setattr(engine, "decode_on_beam", recording)
     collection.prepare_collection(source, tmp_path / "beam", CONFIG, progress=False, engine="beam")
     assert sorted(sent) == sorted(task.relative for task in unfinished)
     collection.prepare_collection(source, tmp_path / "local", CONFIG, progress=False, engine="local")
@@ -113,3 +113,15 @@ def test_options_and_engines_are_checked(tmp_path, monkeypatch):
     assert engine.pipeline_arguments(1)[-2:] == ["--runner=SparkRunner", "--spark_master_url=spark://a b:7077"]
     with pytest.raises(ValueError, match="unknown preparation engine 'ray'"):
         collection.prepare_collection(tmp_path, tmp_path / "out", CONFIG, progress=False, engine="ray")
+
+
+def test_a_failed_pipeline_stops_the_preparation_with_its_error(tmp_path, monkeypatch):
+    source = music_folder(tmp_path / "music")
+
+    def broken(*args, **kwargs):
+        raise OSError("worker lost")
+
+    monkeypatch.setattr(engine, "decode_on_beam", broken)
+    with pytest.raises(RuntimeError, match="the Beam pipeline failed: worker lost"):
+        collection.prepare_collection(source, tmp_path / "beam", CONFIG, progress=False, engine="beam")
+    assert not (tmp_path / "beam" / "manifest.csv").exists()

@@ -54,7 +54,7 @@ from lib.core.paths import shown
 from lib.data.audio import walk_folder
 from lib.data.clips import SPLITS, ClipDataset
 from lib.data.decoding import PEAK_FIT_CLIPS, CollectionConfig, FileTask, decode_file, read_work
-from lib.data.engine import decode_on_beam
+from lib.data.engine import BackgroundDecoding
 from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
 logger = logging.getLogger(__name__)
@@ -266,14 +266,19 @@ def prepare_collection(
         if (name := path.relative_to(source).as_posix()) not in done
     ]
     work_folder = destination / "work" / config.fingerprint()
+    background = None
     if engine == "beam":
         pending = [task for task in tasks if read_work(task, config, work_folder) is None]
         if len(pending) > 1:  # one file is decoded here: starting workers would cost more
-            report.engine_seconds = decode_on_beam(pending, config, work_folder)
+            background = BackgroundDecoding(pending, config, work_folder)
     # disable=None: the bar draws on a terminal and stays quiet in logs and notebooks.
     bar = tqdm(tasks, desc=f"preparing {source.name}", unit="file", disable=None if progress else True, file=sys.stderr)
     for task in bar:
-        entry = _add_file(task, config, writer, work_folder if engine == "beam" else None)
+        if engine == "local":
+            done = None
+        else:  # the workers' result, as soon as it is there (copied while they decode the next files)
+            done = background.wait_for(task) if background else read_work(task, config, work_folder)
+        entry = _add_file(task, config, writer, done)
         writer.finish(entry)
         if entry["status"] == "ok":
             report.files_prepared += 1
@@ -282,6 +287,8 @@ def prepare_collection(
         for note in entry.get("notes", []):
             _say(bar, f"note {shown(task.path)}: {note}")
     writer.flush()
+    if background:
+        report.engine_seconds = background.finish()
     shutil.rmtree(destination / "work", ignore_errors=True)  # every file's clips are in the shards, journaled
     entries = _current(journal.entries(), identities)
     report.skipped = {name: entry["problem"] for name, entry in entries.items() if entry["status"] != "ok"}
@@ -314,13 +321,12 @@ def _say(bar, message: str) -> None:
         bar.write(message, file=sys.stderr)
 
 
-def _add_file(task: FileTask, config: CollectionConfig, writer: _ShardWriter, work_folder: Path | None) -> dict:
-    """Put one file's clips into the writer, from its work files (decoded on the engine) when they are
-    there, else decoded here; returns its journal entry (``status`` ok, with each clip's shard and row,
-    or skipped)."""
+def _add_file(task: FileTask, config: CollectionConfig, writer: _ShardWriter, done: tuple | None) -> dict:
+    """Put one file's clips into the writer: ``done``, its entry and clips decoded on the engine
+    (:func:`lib.data.decoding.read_work`), or, when None, decoded here; returns its journal entry
+    (``status`` ok, with each clip's shard and row, or skipped)."""
     mark = writer.mark()
     locations: list[tuple[int, int]] = []
-    done = read_work(task, config, work_folder) if work_folder is not None else None
     if done is None:
         entry = decode_file(task, config, lambda clip: locations.append(writer.add(clip)))
     else:

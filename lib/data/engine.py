@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from lib.data.decoding import CollectionConfig, FileTask, decode_to_work
+import numpy as np
+
+from lib.data.decoding import CollectionConfig, FileTask, decode_to_work, read_work
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +125,47 @@ class _DecodeToWork:
     def __call__(self, task: dict) -> str:
         entry = decode_to_work(FileTask(**task), CollectionConfig(**self.config), Path(self.work_folder))
         return entry["status"]
+
+
+class BackgroundDecoding:
+    """:func:`decode_on_beam` in a thread, so that the collection copies each file's clips into its
+    shards (in the folder's order) while the workers decode the next files.
+
+    :meth:`wait_for` returns a task's finished work as soon as it is there; None once the pipeline has
+    ended without it (the caller then decodes it itself); the pipeline's own error if it failed.
+    """
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self, tasks: list[FileTask], config: CollectionConfig, work_folder: Path, **options) -> None:
+        self.config, self.work_folder = config, Path(work_folder)
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(tasks, options), name="beam-decoding", daemon=True)
+        self.thread.start()
+
+    def _run(self, tasks: list[FileTask], options: dict) -> None:
+        try:
+            self.seconds = decode_on_beam(tasks, self.config, self.work_folder, **options)
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            self.error = error
+
+    def wait_for(self, task: FileTask) -> tuple[dict, np.ndarray] | None:
+        """``task``'s entry and clips (:func:`lib.data.decoding.read_work`) once decoded."""
+        while True:
+            finished = not self.thread.is_alive()  # read before the work: a file finished just now is found
+            done = read_work(task, self.config, self.work_folder)
+            if done is not None:
+                return done
+            if finished:
+                if self.error is not None:
+                    raise RuntimeError(f"the Beam pipeline failed: {self.error}") from self.error
+                return None
+            time.sleep(self.POLL_SECONDS)
+
+    def finish(self) -> float:
+        """Wait for the pipeline to end; the seconds it took."""
+        self.thread.join()
+        if self.error is not None:
+            raise RuntimeError(f"the Beam pipeline failed: {self.error}") from self.error
+        return self.seconds

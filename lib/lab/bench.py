@@ -182,6 +182,13 @@ def peak_memory(probe: str, *arguments: str) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def write_record(name: str, record: dict) -> None:
+    """Save a benchmark's record as ``<outputs>/metrics/<name>.json`` (of the full run) and print it."""
+    record = {**record, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    save_json(paths.metrics_path(name, smoke=False), record, overwrite=True)
+    print(json.dumps(record, indent=1))
+
+
 def notebook_times() -> dict:
     """Wall time (s) of each notebook in the last ``make run-all`` of this dataset, if any."""
     path = paths.metrics_path("run_notebooks")

@@ -22,21 +22,18 @@ Writes ``<outputs>/metrics/bench_scale.json`` with a row per size and the ratios
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from lib.core.fileio import save_json
-from lib.core.paths import PROJ_ROOT, data_dir, metrics_path
+from lib.core.paths import PROJ_ROOT, data_dir
 from lib.data.audio import resample
 from lib.data.engine import default_workers
-from lib.lab.bench import peak_memory
+from lib.lab.bench import peak_memory, write_record
 
 SONG_SECONDS = 300
 SONG_RATE = 22_050
@@ -165,10 +162,8 @@ def main(arguments: list[str]) -> int:
         "stream_over_memory_throughput": round(
             smallest["training"]["examples_per_second"] / smallest["training"]["in_memory_examples_per_second"], 2
         ),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    save_json(metrics_path("bench_scale", smoke=False), record, overwrite=True)
-    print(json.dumps(record, indent=1))
+    write_record("bench_scale", record)
     return 0
 
 
