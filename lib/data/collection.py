@@ -457,19 +457,37 @@ def _read_manifest(path: Path) -> list[dict]:
 def _read_clips(shard_folder: Path, rows: list[dict]) -> np.ndarray:
     """Clips of ``rows`` [shape=(len(rows), clip_samples)], each scaled by its file's gain.
 
-    Shards are memory-mapped: only the requested rows are read.
+    Only the requested rows are read, with plain reads (runs of consecutive rows at once), not through
+    a memory map: pages of a map stay counted as the process's memory while it is open, so reading a
+    sample spread over a large collection's shards would grow the process with the collection.
     """
     if not rows:
         raise ValueError("no clips requested")
-    shards: dict[int, np.ndarray] = {}
-    clips = None
+    by_shard: dict[int, list[tuple[int, int]]] = {}
     for position, row in enumerate(rows):
-        if row["shard"] not in shards:
-            shards[row["shard"]] = np.load(shard_folder / shard_name(row["shard"]), mmap_mode="r", allow_pickle=False)
-        clip = shards[row["shard"]][row["row"]]
-        if clips is None:
-            clips = np.empty((len(rows), clip.shape[0]), dtype=np.float32)
-        clips[position] = clip * np.float32(row["gain"])
+        by_shard.setdefault(row["shard"], []).append((row["row"], position))
+    clips = None
+    for shard, wanted in by_shard.items():
+        with (shard_folder / shard_name(shard)).open("rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(handle)
+            start_of_data = handle.tell()
+            if clips is None:
+                clips = np.empty((len(rows), shape[1]), dtype=np.float32)
+            wanted.sort()
+            run_start = 0
+            for end in range(1, len(wanted) + 1):  # a run: rows r, r+1, ... read in one call
+                if end < len(wanted) and wanted[end][0] == wanted[end - 1][0] + 1:
+                    continue
+                first, count = wanted[run_start][0], end - run_start
+                if first < 0 or first + count > shape[0]:
+                    raise ValueError(f"{shard_name(shard)} has {shape[0]} clips; row {first + count - 1} requested")
+                handle.seek(start_of_data + first * shape[1] * dtype.itemsize)
+                block = np.fromfile(handle, dtype=dtype, count=count * shape[1]).reshape(count, shape[1])
+                for offset, (_, position) in enumerate(wanted[run_start:end]):
+                    clips[position] = block[offset] * np.float32(rows[position]["gain"])
+                run_start = end
     return clips
 
 

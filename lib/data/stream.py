@@ -26,6 +26,7 @@ from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
 
 CACHE_DTYPE = np.dtype("<f4")
+CHUNK_CLIPS = 512  # clips whose spectrograms are computed at once in a pass
 
 
 def sample_indices(count: int, sample_size: int, seed: int) -> np.ndarray:
@@ -51,7 +52,12 @@ def fit_sampled_basis(
     size, it is the basis of every clip (the same numbers as fitting on the whole split)."""
     indices = dataset.indices(split)
     picked = indices[sample_indices(len(indices), sample_clips, seed)]
-    spectrograms = representation.forward(dataset.clips(picked))
+    spectrograms = None
+    for start in range(0, len(picked), CHUNK_CLIPS):  # the sample's spectrograms, without the STFT's copies
+        chunk = representation.forward(dataset.clips(picked[start : start + CHUNK_CLIPS]))
+        if spectrograms is None:
+            spectrograms = np.empty((len(picked), *chunk.shape[1:]), dtype=np.float32)
+        spectrograms[start : start + len(chunk)] = chunk
     return SpectralBasis.fit(spectrograms, min(size, len(picked)), seed=seed), len(picked)
 
 
@@ -62,7 +68,7 @@ def build_coefficient_cache(
     basis: SpectralBasis,
     path: str | Path,
     *,
-    chunk_clips: int = 512,
+    chunk_clips: int = CHUNK_CLIPS,
 ) -> Path:
     """Write the basis coefficients of every clip of ``split`` [shape=(clips, basis.size), float32] to
     ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order.

@@ -138,7 +138,7 @@ def _streamed_training(
                 batches = EpochShuffledBatches(rows, rows, batch_size=training.batch_size, seed=0)
             else:
                 batches = StreamedBatches(StreamedData(train), batch_size=training.batch_size, seed=0)
-            history = model.fit(batches.dataset.take(int(steps)), epochs=1, verbose=0).history
+            history = model.fit(batches.dataset.repeat().take(int(steps)), epochs=1, verbose=0).history
             examples = int(steps) * training.batch_size
         else:
             history = fit_or_load(
