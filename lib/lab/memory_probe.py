@@ -128,7 +128,6 @@ def _streamed_training(
         valid_rows = valid.rows(0, 2048)  # a bounded validation set
         config = AutoencoderConfig.for_basis(basis.size)
         training = TrainingConfig(epochs=int(epochs), batch_size=64)
-        started = time.perf_counter()
         if int(steps):
             keras.utils.set_random_seed(0)
             model = build_autoencoder(config, train.column_std())
@@ -138,9 +137,12 @@ def _streamed_training(
                 batches = EpochShuffledBatches(rows, rows, batch_size=training.batch_size, seed=0)
             else:
                 batches = StreamedBatches(StreamedData(train), batch_size=training.batch_size, seed=0)
+            model.fit(batches.dataset.repeat().take(WARM_UP_STEPS), epochs=1, verbose=0)  # tracing, not timed
+            started = time.perf_counter()
             history = model.fit(batches.dataset.repeat().take(int(steps)), epochs=1, verbose=0).history
             examples = int(steps) * training.batch_size
         else:
+            started = time.perf_counter()
             history = fit_or_load(
                 lambda: build_autoencoder(config, train.column_std()),
                 StreamedData(train),
@@ -164,6 +166,9 @@ def _streamed_training(
         }
 
     return work
+
+
+WARM_UP_STEPS = 20  # batches before the timed ones: the first traces and compiles the step
 
 
 PROBES: dict[str, Callable[..., Callable[[], dict]]] = {
