@@ -15,7 +15,8 @@ process (:mod:`lib.lab.memory_probe`):
   the training split's coefficients cached on disk in one pass, then a fixed number of batches of the
   stage-1 autoencoder read from that cache: the pass's clips per second, training examples per second
   and the peak resident memory of it all;
-* at the smallest size, the same batches from memory (today's path), for the stream's cost.
+* at the smallest size, the same batches from memory (today's path), for the stream's cost: three runs
+  of each, alternating, and their medians (one run's speed varies by a third on this machine).
 
 Writes ``<outputs>/metrics/bench_scale.json`` with a row per size and the ratios the issue asks about.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -130,9 +132,14 @@ def measure(hours: float, *, compare_memory: bool) -> dict:
             "peak_rss_mib": round(streamed["peak_mib"], 1),
         },
     }
-    if compare_memory:
-        in_memory = peak_memory("streamed_training", *arguments, "memory")
-        row["training"]["in_memory_examples_per_second"] = round(in_memory["examples_per_second"], 1)
+    if compare_memory:  # alternate fresh processes: a run's speed varies more than the paths differ
+        speeds = {"stream": [streamed["examples_per_second"]], "memory": []}
+        for source in ("memory", "stream", "memory", "stream", "memory"):
+            speeds[source].append(peak_memory("streamed_training", *arguments, source)["examples_per_second"])
+        row["training"]["stream_examples_per_second_runs"] = [round(speed, 1) for speed in speeds["stream"]]
+        row["training"]["in_memory_examples_per_second_runs"] = [round(speed, 1) for speed in speeds["memory"]]
+        row["training"]["examples_per_second"] = round(statistics.median(speeds["stream"]), 1)
+        row["training"]["in_memory_examples_per_second"] = round(statistics.median(speeds["memory"]), 1)
     shutil.rmtree(prepared, ignore_errors=True)
     return row
 
