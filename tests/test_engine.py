@@ -73,14 +73,14 @@ def test_unfinished_work_is_redone_and_finished_work_is_reused(tmp_path, monkeyp
     (work / f"{unfinished[0].work_name()}.json").unlink()  # ... but one stopped before its entry
     with (work / f"{unfinished[1].work_name()}.f32").open("r+b") as handle:  # ... and one lost clips
         handle.truncate(100)
-    real = engine.decode_on_beam
+    real = engine.decode_in_subprocess
     sent = []
 
     def recording(pending, *args, **kwargs):
         sent.extend(task.relative for task in pending)
         return real(pending, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "decode_on_beam", recording)
+    monkeypatch.setattr(engine, "decode_in_subprocess", recording)
     collection.prepare_collection(source, tmp_path / "beam", CONFIG, progress=False, engine="beam")
     assert sorted(sent) == sorted(task.relative for task in unfinished)
     collection.prepare_collection(source, tmp_path / "local", CONFIG, progress=False, engine="local")
@@ -121,7 +121,18 @@ def test_a_failed_pipeline_stops_the_preparation_with_its_error(tmp_path, monkey
     def broken(*args, **kwargs):
         raise OSError("worker lost")
 
-    monkeypatch.setattr(engine, "decode_on_beam", broken)
+    monkeypatch.setattr(engine, "decode_in_subprocess", broken)
     with pytest.raises(RuntimeError, match="the Beam pipeline failed: worker lost"):
         collection.prepare_collection(source, tmp_path / "beam", CONFIG, progress=False, engine="beam")
     assert not (tmp_path / "beam" / "manifest.csv").exists()
+
+
+def test_the_pipeline_runs_in_a_process_of_its_own_and_its_failure_is_told(tmp_path):
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, 0.2 * np.sin(np.arange(40_000) / 5.0).astype(np.float32), 16_000)
+    task = decoding.FileTask(str(path), "tone.wav", collection.file_identity(path), "tones")
+    seconds = engine.decode_in_subprocess([task, task], CONFIG, tmp_path / "work", workers=1, options=[])
+    assert seconds > 0 and decoding.read_work(task, CONFIG, tmp_path / "work") is not None
+    with pytest.raises(RuntimeError, match="exit status") as raised:
+        engine.decode_in_subprocess([task], CONFIG, tmp_path / "work", options=["--runner=NoSuchRunner"])
+    assert "NoSuchRunner" in str(raised.value)

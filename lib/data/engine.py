@@ -16,9 +16,12 @@ May import: :mod:`lib.core`, :mod:`lib.data.decoding`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.core.fileio import atomic_write_bytes
 from lib.data.decoding import CollectionConfig, FileTask, decode_to_work, read_work
 
 logger = logging.getLogger(__name__)
@@ -127,9 +131,63 @@ class _DecodeToWork:
         return entry["status"]
 
 
+def decode_in_subprocess(
+    tasks: list[FileTask],
+    config: CollectionConfig,
+    work_folder: Path,
+    *,
+    workers: int | None = None,
+    options: list[str] | None = None,
+) -> float:
+    """:func:`decode_on_beam` in a fresh Python process (``python -m lib.data.engine``); its seconds.
+
+    A process of its own keeps the pipeline out of its caller's environment: in a Jupyter kernel Beam
+    turns interactive and imports its DataFrame layer, which this project's pandas does not suit.
+    The pipeline's log goes to ``work_folder/engine.log``; a failure raises with its last lines.
+    """
+    work_folder = Path(work_folder)
+    work_folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "tasks": [asdict(task) for task in tasks],
+        "config": asdict(config),
+        "work_folder": str(work_folder),
+        "workers": workers,
+        "options": options,
+    }
+    spec_path = atomic_write_bytes(work_folder / "engine.json", json.dumps(spec).encode("utf-8"), overwrite=True)
+    log_path = work_folder / "engine.log"
+    started = time.perf_counter()
+    with log_path.open("w", encoding="utf-8") as log:
+        finished = subprocess.run(
+            [sys.executable, "-m", "lib.data.engine", str(spec_path)], stdout=log, stderr=subprocess.STDOUT, check=False
+        )
+    if finished.returncode != 0:
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-12:]
+        raise RuntimeError(f"exit status {finished.returncode}: " + " / ".join(tail))
+    return time.perf_counter() - started
+
+
+def main(arguments: list[str]) -> int:
+    """``python -m lib.data.engine SPEC.json``: run :func:`decode_on_beam` as the spec says."""
+    if len(arguments) != 1:
+        print("usage: python -m lib.data.engine SPEC.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
+    config = CollectionConfig(**{**spec["config"], "split_fractions": tuple(spec["config"]["split_fractions"])})
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    decode_on_beam(
+        [FileTask(**task) for task in spec["tasks"]],
+        config,
+        Path(spec["work_folder"]),
+        workers=spec["workers"],
+        options=spec["options"],
+    )
+    return 0
+
+
 class BackgroundDecoding:
-    """:func:`decode_on_beam` in a thread, so that the collection copies each file's clips into its
-    shards (in the folder's order) while the workers decode the next files.
+    """:func:`decode_in_subprocess` watched from a thread, so that the collection copies each file's clips
+    into its shards (in the folder's order) while the workers decode the next files.
 
     :meth:`wait_for` returns a task's finished work as soon as it is there; None once the pipeline has
     ended without it (the caller then decodes it itself); the pipeline's own error if it failed.
@@ -146,7 +204,7 @@ class BackgroundDecoding:
 
     def _run(self, tasks: list[FileTask], options: dict) -> None:
         try:
-            self.seconds = decode_on_beam(tasks, self.config, self.work_folder, **options)
+            self.seconds = decode_in_subprocess(tasks, self.config, self.work_folder, **options)
         except BaseException as error:  # handed to the waiting thread, which raises it
             self.error = error
 
@@ -169,3 +227,7 @@ class BackgroundDecoding:
         if self.error is not None:
             raise RuntimeError(f"the Beam pipeline failed: {self.error}") from self.error
         return self.seconds
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
