@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.core.fileio import atomic_write_bytes
+from lib.core.fileio import atomic_write_bytes, config_from_json
 from lib.data.decoding import CollectionConfig, FileTask, decode_to_work, read_work
 
 logger = logging.getLogger(__name__)
@@ -123,11 +123,12 @@ class _DecodeToWork:
     """The pipeline's step, picklable: a task (as a dict) in, its status out; the clips go to the work folder."""
 
     def __init__(self, config: dict, work_folder: str) -> None:
-        self.config = {**config, "split_fractions": tuple(config["split_fractions"])}
-        self.work_folder = work_folder
+        self.config, self.work_folder = config, work_folder
 
     def __call__(self, task: dict) -> str:
-        entry = decode_to_work(FileTask(**task), CollectionConfig(**self.config), Path(self.work_folder))
+        entry = decode_to_work(
+            FileTask(**task), config_from_json(CollectionConfig, self.config), Path(self.work_folder)
+        )
         return entry["status"]
 
 
@@ -173,7 +174,7 @@ def main(arguments: list[str]) -> int:
         print("usage: python -m lib.data.engine SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
-    config = CollectionConfig(**{**spec["config"], "split_fractions": tuple(spec["config"]["split_fractions"])})
+    config = config_from_json(CollectionConfig, spec["config"])
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     decode_on_beam(
         [FileTask(**task) for task in spec["tasks"]],
