@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import tracemalloc
@@ -298,6 +299,7 @@ def test_peak_memory_stays_flat_when_the_collection_doubles(tmp_path):
     def peak_of(count: int) -> float:
         source = collection_of(tmp_path / f"c{count}", count)
         config = collection.CollectionConfig(shard_clips=64)
+        gc.collect()  # garbage of earlier tests stays out of the peak
         tracemalloc.start()
         report = collection.prepare_collection(source, tmp_path / f"p{count}", config, progress=False)
         _, peak = tracemalloc.get_traced_memory()
@@ -307,8 +309,9 @@ def test_peak_memory_stays_flat_when_the_collection_doubles(tmp_path):
 
     peak_of(12)  # first use: caches and one-time allocations (librosa's filters, soxr) stay out of the comparison
     small, large = peak_of(150), peak_of(300)
-    # Holding the clips would add 3 clips x 64 KiB per file: 28 MiB for the extra 150 files.
-    assert large - small < 4, f"peak grew from {small:.1f} MiB to {large:.1f} MiB"
+    # Holding the clips would add 3 clips x 64 KiB per file: 28 MiB for the extra 150 files. Within one
+    # run of the whole suite the peak has moved by up to 8 MiB between sizes for reasons of the allocator's.
+    assert large - small < 12, f"peak grew from {small:.1f} MiB to {large:.1f} MiB"
 
 
 def test_dataset_paths_keep_every_dataset_apart(monkeypatch, tmp_path):
