@@ -115,7 +115,8 @@ def decode_on_beam(
             | "decode" >> beam.Map(decode)
         )
     seconds = time.perf_counter() - started
-    logger.info("decoded %d file(s) with Apache Beam (%s) in %.1f s", len(tasks), " ".join(arguments[:3]), seconds)
+    runner = [argument for argument in arguments if argument.startswith("--runner=")][-1]  # the last one wins
+    logger.info("decoded %d file(s) with Apache Beam (%s, %d workers) in %.1f s", len(tasks), runner, workers, seconds)
     return seconds
 
 
