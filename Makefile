@@ -18,6 +18,14 @@ export LML_DATASET := $(if $(filter $(SHIPPED_DATASETS),$(DATASET)),$(DATASET),$
 CLIP_SECONDS ?=
 export LML_CLIP_SECONDS := $(CLIP_SECONDS)
 
+# Clips of a split a stage holds in memory at most: a larger split (hours of music) is a seeded sample, the
+# same in every stage, and each notebook's metrics say so (sampled_splits). TRAIN_CLIPS limits the training
+# split, EVALUATION_CLIPS each of the others; `all` lifts a limit. Every shipped dataset's splits fit whole.
+TRAIN_CLIPS ?= 4000
+EVALUATION_CLIPS ?= 1000
+export LML_TRAIN_CLIPS := $(TRAIN_CLIPS)
+export LML_EVALUATION_CLIPS := $(EVALUATION_CLIPS)
+
 # Where a folder's files are decoded when it is prepared: beam (Apache Beam, a worker per core; the
 # default) or local (this process). BEAM_OPTIONS sends the pipeline elsewhere, e.g.
 # BEAM_OPTIONS="--runner=FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK" (see README).

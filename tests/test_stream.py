@@ -144,3 +144,55 @@ def test_a_large_training_set_gets_fewer_epochs(tmp_path):
         verbose=2,
     )
     assert len(result.history["loss"]) == 3  # 6 * 15 / 40 = 2.25: three epochs
+
+
+def test_a_split_past_its_limit_is_held_as_a_seeded_sample(prepared):
+    prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
+    whole_waveforms, whole_rows = prepared.split("train")
+    assert prepared.limit_splits({"train": 10_000}) == {}  # under the limit: every clip
+    assert prepared.sampling_summary() == "every clip of every split is held in memory"
+    sampled = prepared.limit_splits({"train": 7, "test": None}, seed=1)
+    assert sampled == {"train": {"clips": 7, "of": len(whole_rows)}}
+    assert "7 of" in prepared.sampling_summary()
+    waveforms, rows = prepared.split("train")
+    assert len(rows) == 7 and len(waveforms) == 7
+    positions = [row["index"] for row in rows]
+    assert positions == sorted(positions) and {row["split"] for row in rows} == {"train"}  # manifest order
+    by_index = {row["index"]: k for k, row in enumerate(whole_rows)}
+    assert np.array_equal(waveforms, whole_waveforms[[by_index[i] for i in positions]])  # the same clips' audio
+    assert [row["index"] for row in prepared.split("train")[1]] == positions  # the same sample each time
+    assert len(prepared.split("test")[1]) == prepared.counts()["test"]  # a split without a limit is whole
+    prepared.limit_splits({"train": 7}, seed=2)
+    assert [row["index"] for row in prepared.split("train")[1]] != positions  # another seed, another sample
+    assert prepared.counts()["train"] == len(whole_rows)  # counts stay the collection's
+    for bad in ({"train": 0}, {"training": 5}):
+        with pytest.raises(ValueError):
+            prepared.limit_splits(bad)
+    prepared.limit_splits({})
+    assert len(prepared.split("train")[1]) == len(whole_rows)
+
+
+def test_every_dataset_loads_with_the_chosen_limits(monkeypatch, tmp_path):
+    from lib.data import dataset as datasets
+
+    source = tone_folder(tmp_path / "music", 9, seconds=3.0)
+    monkeypatch.setenv("LML_EVALUATION_CLIPS", "2")
+    monkeypatch.setenv("LML_TRAIN_CLIPS", "all")
+    loaded = datasets.load_dataset(tmp_path / "prepared", dataset=str(source))
+    assert loaded.split_limits == {"valid": 2, "test": 2, "heldout": 2}
+    assert len(loaded.split("test")[1]) == 2 and len(loaded.split("train")[1]) == loaded.counts()["train"]
+
+
+def test_the_limits_come_from_the_environment(monkeypatch):
+    from lib.core.paths import split_clips_choice
+
+    monkeypatch.delenv("LML_TRAIN_CLIPS", raising=False)
+    monkeypatch.delenv("LML_EVALUATION_CLIPS", raising=False)
+    assert split_clips_choice() == {"train": 4000, "valid": 1000, "test": 1000, "heldout": 1000}
+    monkeypatch.setenv("LML_TRAIN_CLIPS", "all")
+    monkeypatch.setenv("LML_EVALUATION_CLIPS", "250")
+    assert split_clips_choice() == {"train": None, "valid": 250, "test": 250, "heldout": 250}
+    for bad in ("0", "-3", "many", "2.5"):
+        monkeypatch.setenv("LML_TRAIN_CLIPS", bad)
+        with pytest.raises(ValueError, match="LML_TRAIN_CLIPS"):
+            split_clips_choice()

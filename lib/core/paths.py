@@ -30,6 +30,10 @@ SHIPPED_DATASETS = ("notes", "genres")
 CLIP_SECONDS_ENV_VAR = "LML_CLIP_SECONDS"  # clip length of the genres and of a folder, in seconds
 DEFAULT_CLIP_SECONDS = 1.0
 CLIP_SECONDS_RANGE = (0.5, 10.0)  # shorter holds too few frames to measure; longer outgrows the models
+# Clips of a split a stage holds in memory at most (a larger split, hours of music, is a seeded sample):
+# the training split, and each of the others (valid, test, heldout). Above every shipped dataset's splits.
+SPLIT_CLIPS_ENV_VARS = {"train": "LML_TRAIN_CLIPS", "evaluation": "LML_EVALUATION_CLIPS"}
+DEFAULT_SPLIT_CLIPS = {"train": 4000, "evaluation": 1000}
 
 
 def shown(path: str | Path) -> str:
@@ -79,6 +83,29 @@ def clip_seconds_choice() -> float:
             "the notes are one-second notes: CLIP_SECONDS applies to DATASET=genres and to a folder of audio"
         )
     return seconds
+
+
+def split_clips_choice() -> dict[str, int | None]:
+    """The clips of each split held in memory at most, from ``LML_TRAIN_CLIPS`` (the training split) and
+    ``LML_EVALUATION_CLIPS`` (each of valid, test and heldout); ``all`` means no limit.
+
+    Raises
+    ------
+    ValueError
+        If a value is neither a positive whole number nor ``all``.
+    """
+    chosen = {}
+    for role, variable in SPLIT_CLIPS_ENV_VARS.items():
+        text = os.environ.get(variable, "").strip()
+        if not text:
+            chosen[role] = DEFAULT_SPLIT_CLIPS[role]
+        elif text.lower() == "all":
+            chosen[role] = None
+        elif text.isdigit() and int(text) > 0:
+            chosen[role] = int(text)
+        else:
+            raise ValueError(f"{variable}={text!r}: expected a positive number of clips or 'all'")
+    return {"train": chosen["train"], **{split: chosen["evaluation"] for split in ("valid", "test", "heldout")}}
 
 
 def dataset_slug(dataset: str | None = None) -> str:

@@ -6,7 +6,9 @@ collections are) all derive from :class:`ClipDataset`, so a stage asks any of th
 questions: which clips are in a split (:meth:`ClipDataset.split`), what each clip is called
 (``label`` in every manifest row; :attr:`ClipDataset.labels`), what the audio of each clip
 measures (:meth:`ClipDataset.attributes`: loudness, brightness, onset rate) and how clips
-become spectrograms (``representation``). The clip length is the dataset's
+become spectrograms (``representation``). A split larger than its limit (hours of
+music) is held in memory as a seeded random sample (:meth:`ClipDataset.limit_splits`), so that a stage's
+memory stays flat in the collection's size. The clip length is the dataset's
 (``config.clip_seconds``). What only the notes have (pitch, velocity, instrument family) is
 announced by ``has_note_labels``, so a stage can say what it cannot measure elsewhere.
 
@@ -25,6 +27,15 @@ from lib.data.analysis import measure_attributes
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
 
 
+def sample_indices(count: int, sample_size: int, seed: int | list[int]) -> np.ndarray:
+    """``min(sample_size, count)`` positions in ``range(count)``, drawn without replacement, sorted."""
+    if count <= 0 or sample_size <= 0:
+        raise ValueError(f"need a positive count and sample size, got {count} and {sample_size}")
+    if sample_size >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, sample_size, replace=False))
+
+
 class ClipDataset:
     """Clips with a manifest (one row per clip: ``index``, ``split``, ``label``, …), split by row.
 
@@ -38,6 +49,8 @@ class ClipDataset:
     has_note_labels: ClassVar[bool] = False  # pitch, velocity and instrument family on every row
     manifest: list[dict]
     folder: Path
+    split_limits: dict[str, int] | None = None  # clips of a split held in memory at most; see limit_splits
+    split_seed: int = 0  # draws the sample of a split larger than its limit
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -62,10 +75,50 @@ class ClipDataset:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         return np.array([row["index"] for row in self.manifest if row["split"] == split], dtype=np.int64)
 
+    def limit_splits(self, limits: dict[str, int | None], *, seed: int = 0) -> dict[str, dict[str, int]]:
+        """Hold at most ``limits[split]`` clips of a split in memory from now on: :meth:`split` (and what
+        reads through it) returns a random sample of a larger split, drawn with ``seed`` and kept in
+        manifest order (a split not named, or named with None, is whole). Returns the splits that are
+        sampled (see :meth:`sampled_splits`)."""
+        for split, clips in limits.items():
+            if split not in SPLITS:
+                raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+            if clips is not None and clips <= 0:
+                raise ValueError(f"the limit of {split!r} must be a positive number of clips or None, got {clips}")
+        self.split_limits = {split: clips for split, clips in limits.items() if clips is not None}
+        self.split_seed = seed
+        return self.sampled_splits()
+
+    def sampled_splits(self) -> dict[str, dict[str, int]]:
+        """The splits :meth:`split` samples under the current limits: {split: {"clips": held, "of": in the split}}."""
+        limits = self.split_limits or {}
+        return {
+            split: {"clips": limits[split], "of": count}
+            for split, count in self.counts().items()
+            if split in limits and count > limits[split]
+        }
+
+    def sampling_summary(self) -> str:
+        """What of the collection a stage holds in memory, in words (for a notebook's output)."""
+        sampled = self.sampled_splits()
+        if not sampled:
+            return "every clip of every split is held in memory"
+        held = ", ".join(f"{part['clips']:,} of {part['of']:,} {split} clips" for split, part in sampled.items())
+        return f"held in memory as a seeded sample: {held} (TRAIN_CLIPS and EVALUATION_CLIPS set the limits)"
+
+    def split_indices(self, split: str) -> np.ndarray:
+        """Row indices of one split as :meth:`split` holds it: every row, or the seeded sample of a split
+        larger than its limit (in manifest order)."""
+        indices = self.indices(split)
+        limit = (self.split_limits or {}).get(split)
+        if limit is None or len(indices) <= limit:
+            return indices
+        return indices[sample_indices(len(indices), limit, [self.split_seed, SPLITS.index(split)])]
+
     def split(self, split: str) -> tuple[np.ndarray, list[dict]]:
         """Waveforms [shape=(n, clip_samples)] and manifest rows of one split (an empty split gives
-        an array of shape (0, clip_samples))."""
-        indices = self.indices(split)
+        an array of shape (0, clip_samples)); a split larger than its limit (:meth:`limit_splits`) is sampled."""
+        indices = self.split_indices(split)
         if not len(indices):
             return np.zeros((0, self.config.clip_samples), dtype=np.float32), []
         return self.clips(indices), [self.manifest[i] for i in indices]

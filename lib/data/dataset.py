@@ -47,6 +47,7 @@ from lib.core.paths import (
     dataset_choice,
     shown,
     smoke_mode,
+    split_clips_choice,
 )
 from lib.data import collection
 from lib.data.clips import SPLITS as SPLITS  # the splits every dataset has, for the notebooks
@@ -74,6 +75,7 @@ FAMILY_PROGRAMS: dict[str, tuple[int, ...]] = {
 }
 FAMILIES: tuple[str, ...] = tuple(FAMILY_PROGRAMS)
 SILENT_RENDER_PEAK = 1e-3  # linear peak below which a rendered note counts as missing from the SoundFont
+SPLIT_SAMPLE_SEED = 20261203  # draws a split's sample when it is larger than its limit (the same in every stage)
 
 
 @dataclass(frozen=True)
@@ -255,8 +257,16 @@ def load_dataset(
 ) -> NoteDataset | collection.FolderDataset:
     """Load (preparing first if needed, when ``build``) the chosen dataset in the current mode.
 
-    ``dataset`` defaults to ``LML_DATASET``: ``notes`` or a folder of audio.
+    ``dataset`` defaults to ``LML_DATASET``: ``notes`` or a folder of audio. Its splits are limited to
+    the clips ``LML_TRAIN_CLIPS`` and ``LML_EVALUATION_CLIPS`` allow (:func:`lib.core.paths.split_clips_choice`):
+    a larger split is held as a seeded sample (:meth:`lib.data.clips.ClipDataset.limit_splits`).
     """
+    loaded = _load_dataset(folder, build=build, dataset=dataset)
+    loaded.limit_splits(split_clips_choice(), seed=SPLIT_SAMPLE_SEED)
+    return loaded
+
+
+def _load_dataset(folder: Path | None, *, build: bool, dataset: str | None) -> NoteDataset | collection.FolderDataset:
     choice = dataset_choice() if dataset is None else dataset
     if choice == "genres":
         from lib.data import genres
@@ -309,17 +319,20 @@ def load_phrase_dataset(
 
     The notes' and the genres' runs: the genre collections' own phrases (:func:`lib.data.phrases.load_phrases`,
     ``scores_per_genre`` scores each). A folder: the folder itself cut into phrases, prepared (and cached)
-    beside its clips in ``<data folder>-phrases-<seconds>s``; its labels are its sub-folders.
+    beside its clips in ``<data folder>-phrases-<seconds>s``; its labels are its sub-folders. Its splits
+    are limited as :func:`load_dataset`'s are.
     """
     choice = dataset_choice() if choice is None else choice
     if choice in SHIPPED_DATASETS:
-        return load_phrases(config, scores_per_genre=scores_per_genre, build=build)
-    source = folder_source(choice)
-    clips_folder = data_dir(dataset=choice)
-    destination = clips_folder.with_name(f"{clips_folder.name}-phrases-{config.clip_seconds:g}s")
-    if build:
-        collection.prepare_collection(source, destination, config)
-    return collection.load_collection(destination)
+        phrases = load_phrases(config, scores_per_genre=scores_per_genre, build=build)
+    else:
+        clips_folder = data_dir(dataset=choice)
+        destination = clips_folder.with_name(f"{clips_folder.name}-phrases-{config.clip_seconds:g}s")
+        if build:
+            collection.prepare_collection(folder_source(choice), destination, config)
+        phrases = collection.load_collection(destination)
+    phrases.limit_splits(split_clips_choice(), seed=SPLIT_SAMPLE_SEED)
+    return phrases
 
 
 def folder_source(choice: str) -> Path:

@@ -21,21 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.data.clips import ClipDataset
+from lib.data.clips import ClipDataset, sample_indices
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
 
 CACHE_DTYPE = np.dtype("<f4")
 CHUNK_CLIPS = 512  # clips whose spectrograms are computed at once in a pass
-
-
-def sample_indices(count: int, sample_size: int, seed: int) -> np.ndarray:
-    """``min(sample_size, count)`` positions in ``range(count)``, drawn without replacement, sorted."""
-    if count <= 0 or sample_size <= 0:
-        raise ValueError(f"need a positive count and sample size, got {count} and {sample_size}")
-    if sample_size >= count:
-        return np.arange(count)
-    return np.sort(np.random.default_rng(seed).choice(count, sample_size, replace=False))
 
 
 def fit_sampled_basis(

@@ -3,8 +3,9 @@
 Usage: ``python -m lib.lab.run_notebooks notebooks/00_data.ipynb notebooks/01_autoencoder.ipynb ...``
 
 Each executed copy goes to ``<outputs>/notebooks/``; each notebook's wall time (on a folder, also per
-hour of its audio) goes to ``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen dataset's folder
-(``LML_DATASET``, see :mod:`lib.core.paths`). On failure the message names the notebook, the failing
+hour of its audio) and peak resident memory (this process, its kernel and their children, summed; see
+:class:`ResidentPeak`) go to ``<outputs>/metrics/run_notebooks.json``, where ``<outputs>`` is the chosen
+dataset's folder (``LML_DATASET``, see :mod:`lib.core.paths`). On failure the message names the notebook, the failing
 cell and the error, and the executed copy (with the traceback) is kept.
 
 After a notebook runs, its cell tagged ``results`` (at the top) gets this run's results
@@ -22,8 +23,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from lib.core.fileio import load_json, save_json
 from lib.core.paths import (
@@ -39,6 +43,42 @@ from lib.lab.checks import stage_dataset
 from lib.lab.report import fill_results_cell
 
 KERNEL_NAME = "latent-music-lab"
+
+
+class ResidentPeak:
+    """The largest resident memory (MiB) of this process and all its descendants together, sampled every
+    ``interval`` seconds by a thread while the ``with`` block runs (the kernel and the processes it starts,
+    e.g. Beam's workers, included). Shared pages count once per process, so the figure errs high."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def sample(self) -> float:
+        """The resident memory of the process tree now (MiB)."""
+        me = psutil.Process()
+        total = 0
+        for process in [me, *me.children(recursive=True)]:
+            try:
+                total += process.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):  # it ended between the listing and the read
+                continue
+        return total / 2**20
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mib = max(self.peak_mib, self.sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> ResidentPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_notebook(notebook: Path, output_folder: Path, *, kernel_name: str = KERNEL_NAME) -> float:
@@ -83,15 +123,24 @@ def main(arguments: list[str]) -> int:
         notebook = Path(name).resolve()
         print(f"running {name} ...", flush=True)
         try:
-            seconds = run_notebook(notebook, output_folder)
+            with ResidentPeak() as resident:
+                seconds = run_notebook(notebook, output_folder)
         except Exception as error:  # papermill raises several types; all stop the run
             print(describe_failure(Path(name), error), file=sys.stderr)
             print(f"the executed copy with the traceback is {output_folder / notebook.name}", file=sys.stderr)
             return 1
         fill_results_cell(output_folder / notebook.name, notebook.stem, dataset=stage_dataset(notebook))
-        print(f"  done in {seconds:.0f} s -> {shown(output_folder / notebook.name)}", flush=True)
-        # Wall time of the latest run of each notebook, for the README and `make check`.
-        timings[notebook.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        print(
+            f"  done in {seconds:.0f} s, peak {resident.peak_mib / 1024:.1f} GiB resident -> "
+            f"{shown(output_folder / notebook.name)}",
+            flush=True,
+        )
+        # Wall time and peak memory of the latest run of each notebook, for the README and `make check`.
+        timings[notebook.stem] = {
+            "seconds": round(seconds, 1),
+            "peak_resident_mib": round(resident.peak_mib),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         hours = audio_hours()
         if hours:  # a folder's run states its time per hour of audio
             timings[notebook.stem] |= {"hours_of_audio": round(hours, 3), "seconds_per_hour": round(seconds / hours, 1)}
@@ -100,6 +149,8 @@ def main(arguments: list[str]) -> int:
     if hours:
         total = sum(timings[Path(name).stem]["seconds"] for name in arguments)
         print(f"{total / 60:.1f} min for {hours:.2f} h of audio: {total / 60 / hours:.1f} min per hour", flush=True)
+    peak = max(timings[Path(name).stem].get("peak_resident_mib", 0) for name in arguments)
+    print(f"peak resident memory of any notebook: {peak / 1024:.1f} GiB", flush=True)
     return 0
 
 
