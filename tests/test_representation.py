@@ -56,3 +56,17 @@ def test_wrong_shapes_are_refused(tone):
 def test_fit_peak_db_rounds_up():
     magnitudes = np.full((4, 4), 10 ** (12.3 / 20))
     assert fit_peak_db(magnitudes) == 13.0
+
+
+def test_a_stack_of_clips_is_transformed_in_chunks_to_the_same_numbers(monkeypatch):
+    from lib.spectral import representation as module
+
+    representation = SpectrogramRepresentation(SpectrogramConfig())
+    clips = (0.1 * np.random.default_rng(0).standard_normal((11, representation.config.clip_samples))).astype(
+        np.float32
+    )
+    whole = representation.forward(clips)  # 11 <= FORWARD_CHUNK: one transform
+    monkeypatch.setattr(module, "FORWARD_CHUNK", 4)  # 4 + 4 + 3
+    chunked = representation.forward(clips)
+    assert chunked.dtype == np.float32 and chunked.shape == whole.shape
+    assert np.array_equal(chunked, whole)

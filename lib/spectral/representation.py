@@ -18,6 +18,7 @@ from lib.core.fileio import load_json, save_json
 from lib.spectral.inversion import PHASE_INITS, griffin_lim, stft
 
 AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0)
+FORWARD_CHUNK = 256  # clips transformed at once by forward: bounds the complex spectra held on the way
 
 
 def stft_magnitude(waveforms: np.ndarray, *, n_fft: int, hop_length: int, chunk: int = 64) -> np.ndarray:
@@ -131,8 +132,18 @@ class SpectrogramRepresentation:
         """Waveforms to normalised log-magnitude spectrograms in [0, 1].
 
         waveforms : [shape=(..., clip_samples)] -> [shape=(..., frequency_bins, frames)]
+
+        A stack of clips is transformed ``FORWARD_CHUNK`` at a time into one preallocated array, so the
+        memory on the way is the result's and one chunk's, not a complex spectrum of every clip.
         """
-        return self.normalise_magnitude(self.magnitude(waveforms))
+        waveforms = np.asarray(waveforms)
+        if waveforms.ndim != 2 or len(waveforms) <= FORWARD_CHUNK:
+            return self.normalise_magnitude(self.magnitude(waveforms))
+        spectrograms = np.empty((len(waveforms), *self.shape), dtype=np.float32)
+        for start in range(0, len(waveforms), FORWARD_CHUNK):
+            chunk = waveforms[start : start + FORWARD_CHUNK]
+            spectrograms[start : start + len(chunk)] = self.normalise_magnitude(self.magnitude(chunk))
+        return spectrograms
 
     def normalise_magnitude(self, magnitude: np.ndarray) -> np.ndarray:
         """Linear magnitude to [0, 1]: 0 is ``dynamic_range_db`` below ``peak_db``, 1 is ``peak_db``."""
