@@ -128,6 +128,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
         "label_judge",
         "melody",
         "octave_up",
+        "sampled_splits",
         "targets",
         "training",
         "transfer",

@@ -196,3 +196,37 @@ def test_the_limits_come_from_the_environment(monkeypatch):
         monkeypatch.setenv("LML_TRAIN_CLIPS", bad)
         with pytest.raises(ValueError, match="LML_TRAIN_CLIPS"):
             split_clips_choice()
+
+
+def test_a_sampled_training_split_is_streamed_whole_with_its_extra_rows(prepared, tmp_path):
+    from lib.models.training import coefficient_pairs
+
+    dataset = collection.load_collection(prepared.folder)
+    representation = dataset.representation
+    waveforms, _ = dataset.split("train")
+    basis = SpectralBasis.fit(representation.forward(waveforms), 8, seed=0)
+    every = basis.transform(representation.forward(waveforms))  # the whole split, as held without a limit
+    extra = np.arange(3 * 8, dtype=np.float32).reshape(3, 8)
+    kept = stream.training_coefficients(
+        dataset, "train", every, extra, basis=basis, representation=representation, cache_path=tmp_path / "c.npy"
+    )
+    assert isinstance(kept, np.ndarray) and np.array_equal(kept, np.concatenate([every, extra]))
+    assert not (tmp_path / "c.npy").exists()  # a split held whole needs no cache
+
+    dataset.limit_splits({"train": 5})
+    held = basis.transform(representation.forward(dataset.split("train")[0]))
+    streamed = stream.training_coefficients(
+        dataset, "train", held, extra, basis=basis, representation=representation, cache_path=tmp_path / "c.npy"
+    )
+    assert isinstance(streamed, stream.CoefficientFile) and len(streamed) == len(every) + 3  # every clip, not 5
+    assert np.allclose(streamed.rows(0, len(every)), every, atol=1e-4)
+    assert np.array_equal(streamed.rows(len(every), len(every) + 3), extra)
+
+    weighting = np.eye(8, dtype=np.float32) * 2
+    inputs, targets = coefficient_pairs(held, weighting)
+    assert inputs is held and np.array_equal(targets, held * 2)
+    data = coefficient_pairs(streamed, weighting)
+    assert np.array_equal(data.targets(extra), extra * 2) and len(data) == len(streamed)
+    assert coefficient_pairs(streamed, None).targets == "inputs"
+    with pytest.raises(ValueError, match="extra rows"):
+        stream.build_coefficient_cache(dataset, "train", representation, basis, tmp_path / "d.npy", extra=extra[:, :3])

@@ -12,7 +12,8 @@ memory stays flat in the collection's size. The clip length is the dataset's
 (``config.clip_seconds``). What only the notes have (pitch, velocity, instrument family) is
 announced by ``has_note_labels``, so a stage can say what it cannot measure elsewhere.
 
-Imports: NumPy and :mod:`lib.data.analysis` (the attributes), nothing above the data layer.
+Imports: NumPy, :mod:`lib.core.fileio` (the hash) and :mod:`lib.data.analysis` (the attributes), nothing
+above the data layer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from lib.core.fileio import settings_hash
 from lib.data.analysis import measure_attributes
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test", "heldout")
@@ -97,6 +99,15 @@ class ClipDataset:
             for split, count in self.counts().items()
             if split in limits and count > limits[split]
         }
+
+    def fingerprint(self) -> str:
+        """What a model trained on this dataset saw, as a short hash: the dataset's settings
+        (``config.fingerprint()``, unchanged when every split is whole) and, when a split is held as a
+        sample, which sample, so that a model trained on a sample is not reused for another."""
+        sampled = self.sampled_splits()
+        if not sampled:
+            return self.config.fingerprint()
+        return settings_hash({"data": self.config.fingerprint(), "sampled": sampled, "seed": self.split_seed})
 
     def sampling_summary(self) -> str:
         """What of the collection a stage holds in memory, in words (for a notebook's output)."""

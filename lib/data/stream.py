@@ -60,9 +60,11 @@ def build_coefficient_cache(
     path: str | Path,
     *,
     chunk_clips: int = CHUNK_CLIPS,
+    extra: np.ndarray | None = None,
 ) -> Path:
     """Write the basis coefficients of every clip of ``split`` [shape=(clips, basis.size), float32] to
-    ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order.
+    ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order, followed by
+    the rows of ``extra`` [shape=(k, basis.size)] if given (e.g. augmented copies' coefficients).
 
     The file appears only when whole (written beside it, then renamed); an existing file is replaced.
     """
@@ -73,18 +75,47 @@ def build_coefficient_cache(
         raise ValueError(f"split {split!r} has no clips")
     if chunk_clips <= 0:
         raise ValueError(f"chunk_clips must be positive, got {chunk_clips}")
+    extra = np.zeros((0, basis.size), dtype=CACHE_DTYPE) if extra is None else np.asarray(extra, dtype=CACHE_DTYPE)
+    if extra.ndim != 2 or extra.shape[1] != basis.size:
+        raise ValueError(f"extra rows must have shape (k, {basis.size}), got {extra.shape}")
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("wb") as handle:
-        header = {"descr": CACHE_DTYPE.str, "fortran_order": False, "shape": (len(indices), basis.size)}
+        header = {"descr": CACHE_DTYPE.str, "fortran_order": False, "shape": (len(indices) + len(extra), basis.size)}
         np.lib.format.write_array_header_1_0(handle, header)
         for start in range(0, len(indices), chunk_clips):
             chunk = indices[start : start + chunk_clips]
             coefficients = basis.transform(representation.forward(dataset.clips(chunk)))
             handle.write(np.ascontiguousarray(coefficients, dtype=CACHE_DTYPE).tobytes())
+        handle.write(np.ascontiguousarray(extra).tobytes())
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
     return path
+
+
+def training_coefficients(
+    dataset: ClipDataset,
+    split: str,
+    held: np.ndarray,
+    extra: np.ndarray,
+    *,
+    basis: SpectralBasis,
+    representation: SpectrogramRepresentation,
+    cache_path: str | Path,
+) -> np.ndarray | CoefficientFile:
+    """The coefficients a stage trains on: the split's, then ``extra`` rows [shape=(k, basis.size)].
+
+    When the dataset holds ``split`` whole, ``held`` [shape=(clips, basis.size)] is every clip's, and the
+    result is the two stacked in memory. When it holds a sample of a larger split (see
+    :meth:`lib.data.clips.ClipDataset.limit_splits`), every clip of the split is passed over once into a
+    cache at ``cache_path`` with ``extra`` after them (:func:`build_coefficient_cache`), and the result
+    is a :class:`CoefficientFile` that training reads in blocks: the model learns from the whole
+    collection while memory holds one chunk.
+    """
+    if split not in dataset.sampled_splits():
+        return np.concatenate([held, extra]) if len(extra) else held
+    build_coefficient_cache(dataset, split, representation, basis, cache_path, extra=extra)
+    return CoefficientFile(cache_path)
 
 
 class CoefficientFile:

@@ -188,6 +188,20 @@ class StreamedData:
         return len(self.source)
 
 
+def coefficient_pairs(
+    source: np.ndarray | object, weighting: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | StreamedData:
+    """Training data for :func:`fit_or_load` from coefficients that are their own targets, in the loss's
+    coordinates (``targets = inputs @ weighting``; the inputs themselves when ``weighting`` is None):
+    (inputs, targets) arrays for an array [shape=(n, size)], a :class:`StreamedData` mapping each batch the
+    same way for a source read from disk (:class:`lib.data.stream.CoefficientFile`)."""
+    if isinstance(source, np.ndarray):
+        return source, source if weighting is None else source @ weighting
+    if weighting is None:
+        return StreamedData(source, targets="inputs")
+    return StreamedData(source, targets=lambda batch: batch @ weighting)
+
+
 class StreamedBatches:
     """Batches of a :class:`StreamedData`, in an order that depends only on the seed and the epoch.
 
