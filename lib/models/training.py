@@ -202,6 +202,12 @@ def coefficient_pairs(
     return StreamedData(source, targets=lambda batch: batch @ weighting)
 
 
+def coefficient_inputs(source: np.ndarray | object) -> np.ndarray | StreamedData:
+    """Training data for :func:`fit_or_load` for a model whose loss is its own (a VAE): the array itself,
+    or a :class:`StreamedData` without targets for a source read from disk."""
+    return source if isinstance(source, np.ndarray) else StreamedData(source, targets=None)
+
+
 class StreamedBatches:
     """Batches of a :class:`StreamedData`, in an order that depends only on the seed and the epoch.
 
