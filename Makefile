@@ -21,8 +21,8 @@ export LML_CLIP_SECONDS := $(CLIP_SECONDS)
 # Clips of a split a stage holds in memory at most: a larger split (hours of music) is a seeded sample, the
 # same in every stage, and each notebook's metrics say so (sampled_splits). TRAIN_CLIPS limits the training
 # split, EVALUATION_CLIPS each of the others; `all` lifts a limit. Every shipped dataset's splits fit whole.
-TRAIN_CLIPS ?= 4000
-EVALUATION_CLIPS ?= 1000
+TRAIN_CLIPS ?= 3000
+EVALUATION_CLIPS ?= 600
 export LML_TRAIN_CLIPS := $(TRAIN_CLIPS)
 export LML_EVALUATION_CLIPS := $(EVALUATION_CLIPS)
 

@@ -188,7 +188,7 @@ def test_the_limits_come_from_the_environment(monkeypatch):
 
     monkeypatch.delenv("LML_TRAIN_CLIPS", raising=False)
     monkeypatch.delenv("LML_EVALUATION_CLIPS", raising=False)
-    assert split_clips_choice() == {"train": 4000, "valid": 1000, "test": 1000, "heldout": 1000}
+    assert split_clips_choice() == {"train": 3000, "valid": 600, "test": 600, "heldout": 600}
     monkeypatch.setenv("LML_TRAIN_CLIPS", "all")
     monkeypatch.setenv("LML_EVALUATION_CLIPS", "250")
     assert split_clips_choice() == {"train": None, "valid": 250, "test": 250, "heldout": 250}

@@ -33,7 +33,7 @@ CLIP_SECONDS_RANGE = (0.5, 10.0)  # shorter holds too few frames to measure; lon
 # Clips of a split a stage holds in memory at most (a larger split, hours of music, is a seeded sample):
 # the training split, and each of the others (valid, test, heldout). Above every shipped dataset's splits.
 SPLIT_CLIPS_ENV_VARS = {"train": "LML_TRAIN_CLIPS", "evaluation": "LML_EVALUATION_CLIPS"}
-DEFAULT_SPLIT_CLIPS = {"train": 4000, "evaluation": 1000}
+DEFAULT_SPLIT_CLIPS = {"train": 3000, "evaluation": 600}
 
 
 def shown(path: str | Path) -> str:
