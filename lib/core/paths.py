@@ -105,7 +105,13 @@ def split_clips_choice() -> dict[str, int | None]:
             chosen[role] = int(text)
         else:
             raise ValueError(f"{variable}={text!r}: expected a positive number of clips or 'all'")
-    return {"train": chosen["train"], **{split: chosen["evaluation"] for split in ("valid", "test", "heldout")}}
+    return split_limits(chosen["train"], chosen["evaluation"])
+
+
+def split_limits(train: int | None, evaluation: int | None) -> dict[str, int | None]:
+    """Limits by split (see :meth:`lib.data.clips.ClipDataset.limit_splits`): ``train`` for the training
+    split, ``evaluation`` for each of valid, test and heldout (None: no limit)."""
+    return {"train": train, **{split: evaluation for split in ("valid", "test", "heldout")}}
 
 
 def dataset_slug(dataset: str | None = None) -> str:

@@ -115,7 +115,7 @@ class ClipDataset:
         if not sampled:
             return "every clip of every split is held in memory"
         held = ", ".join(f"{part['clips']:,} of {part['of']:,} {split} clips" for split, part in sampled.items())
-        return f"held in memory as a seeded sample: {held} (TRAIN_CLIPS and EVALUATION_CLIPS set the limits)"
+        return f"held in memory as a seeded sample: {held}"
 
     def split_indices(self, split: str) -> np.ndarray:
         """Row indices of one split as :meth:`split` holds it: every row, or the seeded sample of a split

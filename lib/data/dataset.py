@@ -313,14 +313,20 @@ def clip_config() -> collection.CollectionConfig:
 
 
 def load_phrase_dataset(
-    config: collection.CollectionConfig, *, scores_per_genre: int, choice: str | None = None, build: bool = True
+    config: collection.CollectionConfig,
+    *,
+    scores_per_genre: int,
+    choice: str | None = None,
+    build: bool = True,
+    split_clips: dict[str, int | None] | None = None,
 ) -> collection.FolderDataset:
     """The phrases notebook 05 works on in a run of ``choice`` (default ``LML_DATASET``), cut by ``config``.
 
     The notes' and the genres' runs: the genre collections' own phrases (:func:`lib.data.phrases.load_phrases`,
     ``scores_per_genre`` scores each). A folder: the folder itself cut into phrases, prepared (and cached)
     beside its clips in ``<data folder>-phrases-<seconds>s``; its labels are its sub-folders. Its splits
-    are limited as :func:`load_dataset`'s are.
+    are limited by ``split_clips`` (phrases by split, :func:`lib.core.paths.split_limits`), or else as
+    :func:`load_dataset`'s are.
     """
     choice = dataset_choice() if choice is None else choice
     if choice in SHIPPED_DATASETS:
@@ -331,7 +337,7 @@ def load_phrase_dataset(
         if build:
             collection.prepare_collection(folder_source(choice), destination, config)
         phrases = collection.load_collection(destination)
-    phrases.limit_splits(split_clips_choice(), seed=SPLIT_SAMPLE_SEED)
+    phrases.limit_splits(split_clips_choice() if split_clips is None else split_clips, seed=SPLIT_SAMPLE_SEED)
     return phrases
 
 
