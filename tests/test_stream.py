@@ -128,7 +128,12 @@ def test_a_large_training_set_gets_fewer_epochs(tmp_path):
     assert config.epochs_for(8655) == config.epochs_for(10_000) == 40  # every shipped dataset: all epochs
     assert config.epochs_for(39_115) == 11  # the 4.5-hour folder of 39,115 spectrograms: 40 * 10,000 / 39,115
     assert config.epochs_for(10**8) == 1
-    assert TrainingConfig(epochs=100, warmup_epochs=20).epochs_for(10**6) == 21  # the warm-up completes
+    warm = TrainingConfig(epochs=100, warmup_epochs=20)
+    assert warm.warmup_for(8655) == 20 and warm.epochs_for(8655) == 100  # a small set: the whole warm-up
+    # A large set: the warm-up shortens in the epochs' ratio (20 * 10,000 / 143,732 -> 2), and completes.
+    assert warm.warmup_for(143_732) == 2 and warm.epochs_for(143_732) == 7
+    assert warm.warmup_for(10**8) == 1 and warm.epochs_for(10**8) == 2
+    assert TrainingConfig(epochs=5).warmup_for(10**6) == 0
     with pytest.raises(ValueError, match="full_epochs_up_to"):
         TrainingConfig(full_epochs_up_to=0)
     from lib.models.autoencoder import AutoencoderConfig, build_autoencoder

@@ -71,7 +71,16 @@ class TrainingConfig:
         if examples <= self.full_epochs_up_to:
             return self.epochs
         scaled = -(-self.epochs * self.full_epochs_up_to // examples)
-        return min(self.epochs, max(scaled, self.warmup_epochs + 1, 1))
+        return min(self.epochs, max(scaled, self.warmup_for(examples) + 1, 1))
+
+    def warmup_for(self, examples: int) -> int:
+        """The warm-up epochs a training set of ``examples`` gets: ``warmup_epochs`` up to
+        ``full_epochs_up_to`` examples; beyond, shortened in the same ratio as the epochs (at least one),
+        so that a warm-up sees about as many examples as on a small set, not ``warmup_epochs`` passes
+        over all of a large one."""
+        if examples <= self.full_epochs_up_to or self.warmup_epochs == 0:
+            return self.warmup_epochs
+        return max(1, -(-self.warmup_epochs * self.full_epochs_up_to // examples))
 
 
 def fingerprint(*parts: object) -> str:
@@ -542,7 +551,7 @@ def fit_or_load(
             run_folder,
             patience=config.patience,
             plateau_patience=max(2, config.patience // 3) if config.schedule == "plateau" else None,
-            warmup_epochs=config.warmup_epochs,
+            warmup_epochs=config.warmup_for(_count(train_data)),
         ),
         keras.callbacks.TensorBoard(str(run_folder / "tensorboard"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_folder / "history.csv"), append=True),
