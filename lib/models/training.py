@@ -222,9 +222,11 @@ class StreamedBatches:
 
     Each epoch visits blocks of ``block_rows`` consecutive rows in a shuffled order seeded by
     ``(seed, epoch)``, reads ``shuffle_blocks`` of them at a time, shuffles their rows together and
-    cuts batches (the rows left over join the next group's). Memory holds one group of blocks and the
-    prefetched batches, whatever the data's size; a resumed run sees the batches an uninterrupted one
-    would. The interface is :class:`EpochShuffledBatches`'s: ``dataset`` and :meth:`callback`.
+    cuts batches (the rows left over join the next group's). Each group goes to ``tf.data`` as one stack
+    of batches, not batch by batch from Python, and the next group is read while this one trains. Memory
+    holds two groups of blocks and the prefetched batches, whatever the data's size; a resumed run sees
+    the batches an uninterrupted one would. The interface is :class:`EpochShuffledBatches`'s: ``dataset``
+    and :meth:`callback`.
     """
 
     def __init__(
@@ -234,33 +236,37 @@ class StreamedBatches:
 
         self.epoch = 0
         count, source = len(data), data.source
-        targets = (lambda batch: batch) if data.targets == "inputs" else data.targets
-        probe = source.rows(0, 1)
-        specs = tf.TensorSpec((None, probe.shape[1]), tf.float32)
-        if targets is not None:
-            specs = (specs, tf.TensorSpec((None, targets(probe).shape[1]), tf.float32))
+        size = source.rows(0, 1).shape[1]
+        mapped = None if data.targets in (None, "inputs") else data.targets
+        specs = tf.TensorSpec((None, None, size), tf.float32)
+        if mapped is not None:
+            specs = (specs, tf.TensorSpec((None, None, mapped(source.rows(0, 1)).shape[1]), tf.float32))
 
-        def batches():
+        def stacked(rows: np.ndarray):  # batches of equal size [shape=(batches, batch, size)], targets too
+            if mapped is None:
+                return rows
+            return rows, np.asarray(mapped(rows.reshape(-1, size)), dtype=np.float32).reshape(*rows.shape[:2], -1)
+
+        def groups():  # each group of blocks as a stack of whole batches: one hand-over per group, not per batch
             rng = np.random.default_rng([seed, self.epoch])
             starts = rng.permutation(np.arange(0, count, block_rows))
-            waiting = np.zeros((0, probe.shape[1]), dtype=np.float32)
+            waiting = np.zeros((0, size), dtype=np.float32)
             for group in range(0, len(starts), shuffle_blocks):
                 rows = np.concatenate(
                     [waiting, *(source.rows(s, s + block_rows) for s in starts[group : group + shuffle_blocks])]
                 )
                 rows = rows[rng.permutation(len(rows))]
-                last_group = group + shuffle_blocks >= len(starts)
-                whole = len(rows) if last_group else len(rows) - len(rows) % batch_size
-                for start in range(0, whole, batch_size):
-                    batch = rows[start : start + batch_size]
-                    yield batch if targets is None else (batch, np.asarray(targets(batch), dtype=np.float32))
+                whole = len(rows) - len(rows) % batch_size
+                if whole:
+                    yield stacked(rows[:whole].reshape(-1, batch_size, size))
                 waiting = rows[whole:]
+            if len(waiting):  # the epoch's last, smaller batch
+                yield stacked(waiting[np.newaxis])
 
-        self.dataset = (
-            tf.data.Dataset.from_generator(batches, output_signature=specs)
-            .prefetch(2)
-            .apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
-        )
+        dataset = tf.data.Dataset.from_generator(groups, output_signature=specs).prefetch(1).unbatch()
+        if data.targets == "inputs":
+            dataset = dataset.map(lambda batch: (batch, batch))
+        self.dataset = dataset.prefetch(4).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
         self.dataset = distribute.shard_by_data(self.dataset)
 
     def set_epoch(self, epoch: int) -> None:

@@ -52,6 +52,66 @@ class SpectralBasis:
             (int(spectrograms.shape[1]), int(spectrograms.shape[2])),
         )
 
+    @classmethod
+    def fit_in_blocks(
+        cls, spectrograms: np.ndarray, size: int, *, seed: int = 0, block_rows: int = 512, power_iterations: int = 4
+    ) -> SpectralBasis:
+        """Fit ``size`` components to spectrograms [shape=(n, frequency_bins, frames)], any float dtype
+        (float16 halves what a large sample holds), by randomized SVD (Halko et al. 2011, the algorithm of
+        scikit-learn's ``svd_solver="randomized"``: ``size + 10`` random directions, ``power_iterations``
+        LU-normalised power iterations, signs as scikit-learn's) with every product taken ``block_rows``
+        spectrograms at a time, in float32.
+
+        Memory past the spectrograms themselves is a few (features, size + 10) float32 matrices and one
+        block, so it does not grow with ``n`` as a centred float32 copy of the stack would.
+        """
+        import scipy.linalg
+
+        if spectrograms.ndim != 3:
+            raise ValueError(f"expected spectrograms of shape (n, frequency_bins, frames), got {spectrograms.shape}")
+        count, features = len(spectrograms), spectrograms.shape[1] * spectrograms.shape[2]
+        if not 1 <= size <= min(count, features):
+            raise ValueError(f"size {size} must lie in 1..min(n, features) for {count} spectrograms")
+        flat = spectrograms.reshape(count, features)
+        mean = sum(
+            flat[start : start + block_rows].sum(axis=0, dtype=np.float64) for start in range(0, count, block_rows)
+        )
+        mean = (mean / count).astype(np.float32)
+
+        def blocks():  # (start, centred block [shape=(rows, features), float32])
+            for start in range(0, count, block_rows):
+                yield start, flat[start : start + block_rows].astype(np.float32) - mean
+
+        def times(right: np.ndarray) -> np.ndarray:  # centred stack @ right [shape=(count, k)]
+            product = np.empty((count, right.shape[1]), dtype=np.float32)
+            for start, block in blocks():
+                product[start : start + len(block)] = block @ right
+            return product
+
+        def transposed_times(left: np.ndarray) -> np.ndarray:  # centred stack.T @ left [shape=(features, k)]
+            product = np.zeros((features, left.shape[1]), dtype=np.float32)
+            for start, block in blocks():
+                product += block.T @ left[start : start + len(block)]
+            return product
+
+        rank = min(size + 10, count, features)
+        directions = np.random.default_rng(seed).standard_normal((features, rank), dtype=np.float32)
+        for _ in range(power_iterations):
+            directions = scipy.linalg.lu(times(directions), permute_l=True, check_finite=False)[0]
+            directions = scipy.linalg.lu(transposed_times(directions), permute_l=True, check_finite=False)[0]
+        directions = np.linalg.qr(times(directions))[
+            0
+        ]  # an orthonormal basis of the stack's range [shape=(count, rank)]
+        _, singular, rows = scipy.linalg.svd(transposed_times(directions).T, full_matrices=False, check_finite=False)
+        rows = rows[:size]
+        rows *= np.sign(rows[np.arange(size), np.argmax(np.abs(rows), axis=1)])[:, np.newaxis]
+        return cls(
+            np.ascontiguousarray(rows, dtype=np.float32),
+            mean,
+            (np.square(singular[:size].astype(np.float64)) / max(count - 1, 1)).astype(np.float32),
+            (int(spectrograms.shape[1]), int(spectrograms.shape[2])),
+        )
+
     def fingerprint(self) -> str:
         """Short hash of the basis's numbers: models trained in another basis must not be reused."""
         digest = hashlib.sha256()
