@@ -14,6 +14,8 @@ def test_nearest_distances_known_answer():
     reference = np.array([[0.0, 0.0], [10.0, 0.0]])
     features = np.array([[3.0, 4.0], [10.0, 1.0], [0.0, 0.0]])
     assert evaluation.nearest_distances(features, reference, chunk=2) == pytest.approx([5.0, 1.0, 0.0])
+    one_by_one = evaluation.nearest_distances(features, reference, block_elements=2)  # a long reference's blocks
+    assert one_by_one == pytest.approx([5.0, 1.0, 0.0])
 
 
 def test_pitch_agreement_counts_cents_and_unvoiced_clips():
@@ -51,6 +53,7 @@ class _Reference:
 
     def __init__(self, train, test):
         self.train, self.test = train, test
+        self.train_features, self.test_features = train.features, test.features
         self.families, self.pitches = ("a", "b"), (60, 61, 62)
         self.bins = judge.NDBBins(train.features, bins=4)
 

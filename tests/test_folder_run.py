@@ -71,6 +71,8 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     for name in STAGES[:5]:
         assert metrics[name]["sampled_splits"] == sampled, name
     assert metrics["05_genres"]["sampled_splits"] == {}
+    for name in ("03_vae", "04_control"):  # generated clips are compared with every real clip, judged in passes
+        assert metrics[name]["judged_clips"] == {"train": 90, "test": 30}, name
     assert metrics["00_data"]["clips"] == {"train": 90, "valid": 30, "test": 30, "heldout": 0}
     assert metrics["01_autoencoder"]["clips"] == 24
 
@@ -125,6 +127,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
         "conditional",
         "disentanglement",
         "instrument",
+        "judged_clips",
         "label_judge",
         "melody",
         "octave_up",

@@ -70,3 +70,16 @@ def test_a_stack_of_clips_is_transformed_in_chunks_to_the_same_numbers(monkeypat
     chunked = representation.forward(clips)
     assert chunked.dtype == np.float32 and chunked.shape == whole.shape
     assert np.array_equal(chunked, whole)
+
+
+def test_a_stack_of_spectrograms_is_inverted_in_chunks_to_the_same_waveforms(monkeypatch):
+    from lib.spectral import representation as module
+
+    representation = SpectrogramRepresentation(SpectrogramConfig(), griffin_lim_iterations=2, phase_init="random")
+    spectrograms = np.random.default_rng(1).random((2, 10, *representation.shape), dtype=np.float32)
+    whole = representation.inverse(spectrograms)  # 20 <= FORWARD_CHUNK: one inversion
+    monkeypatch.setattr(module, "FORWARD_CHUNK", 8)  # 8 + 8 + 4, each chunk with the seeds of its place
+    chunked = representation.inverse(spectrograms)
+    assert chunked.shape == (2, 10, representation.config.clip_samples)
+    assert np.array_equal(chunked, whole)
+    assert representation.inverse(spectrograms[0, 3]).shape == (representation.config.clip_samples,)

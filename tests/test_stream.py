@@ -253,3 +253,38 @@ def test_a_basis_fitted_in_blocks_is_scikit_learns_basis():
         SpectralBasis.fit_in_blocks(spectrograms[:5], 6)
     with pytest.raises(ValueError, match="expected spectrograms"):
         SpectralBasis.fit_in_blocks(spectrograms.reshape(300, 24), 5)
+
+
+def test_distribution_figures_compare_with_every_clip_of_a_sampled_split(prepared):
+    import keras
+
+    from lib.measure import evaluation
+    from lib.models import judge
+
+    prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
+    representation = prepared.representation
+    keras.utils.set_random_seed(0)
+    classifier = judge.build_classifier(*representation.shape, 12, len(prepared.labels), width=8)
+    prepared.limit_splits({"train": 7, "test": 3}, seed=1)
+    held = {split: prepared.split(split) for split in ("train", "test")}
+    spectrograms = {split: representation.forward(waveforms) for split, (waveforms, _) in held.items()}
+    build = {"families": prepared.labels, "pitches": range(12), "ndb_bins": 2}
+    test_labels = [row["label"] for row in held["test"][1]]
+    reference = evaluation.GenerationReference.build(
+        classifier, representation, spectrograms["train"], spectrograms["test"], test_labels, **build, dataset=prepared
+    )
+    counts = prepared.counts()
+    assert reference.judged_clips() == {"train": counts["train"], "test": counts["test"]} and counts["train"] > 7
+    assert len(reference.train.features) == 7 and len(reference.test.features) == 3  # the held clips, as before
+    whole = evaluation.judge_in_passes(classifier, representation, prepared, "train", chunk_clips=5)  # in passes
+    assert np.allclose(whole.features, reference.every_train.features, atol=1e-5)
+    position = {index: k for k, index in enumerate(prepared.indices("train"))}
+    held_positions = [position[row["index"]] for row in held["train"][1]]
+    assert np.allclose(whole.features[held_positions], reference.train.features, atol=1e-5)  # the same clips' verdicts
+    copy = evaluation.score_generated(reference, whole)  # the whole training split scores as its own copy
+    assert copy["nearest_train_distance"] == pytest.approx(0.0, abs=1e-3)
+    prepared.limit_splits({})
+    unsampled = evaluation.GenerationReference.build(
+        classifier, representation, spectrograms["train"], spectrograms["test"], test_labels, **build, dataset=prepared
+    )
+    assert unsampled.every_train is None and unsampled.judged_clips() == {"train": 7, "test": 3}

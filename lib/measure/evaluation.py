@@ -25,6 +25,7 @@ import librosa
 import numpy as np
 
 from lib.data import analysis
+from lib.data.clips import ClipDataset
 from lib.data.dataset import FAMILIES
 from lib.models import judge, latent
 from lib.spectral import metrics
@@ -42,9 +43,12 @@ CONVERGENCE_TOLERANCE = 0.01  # relative gain of the best validation loss over t
 class GenerationReference:
     """Real clips judged once: the yardstick of every generator.
 
-    ``train`` and ``test`` are the judge's verdicts on the real training and test spectrograms;
-    ``families`` and ``pitches`` name the judge's classes; ``real_family_shares`` is the share
-    of each family among the real test clips.
+    ``train`` and ``test`` are the judge's verdicts on the real training and test spectrograms a stage
+    holds; ``families`` and ``pitches`` name the judge's classes; ``real_family_shares`` is the share
+    of each family among the real test clips. ``every_train`` and ``every_test`` are the verdicts on
+    every clip of a split held as a sample (a large collection), judged in passes (None when the held
+    clips are the whole split): the distribution figures (Fréchet distance, NDB bins, nearest training
+    clip) compare with every clip.
     """
 
     classifier: keras.Model
@@ -55,6 +59,18 @@ class GenerationReference:
     pitches: tuple[int, ...]
     real_family_shares: dict[str, float]
     bins: judge.NDBBins
+    every_train: judge.Judgement | None = None
+    every_test: judge.Judgement | None = None
+
+    @property
+    def train_features(self) -> np.ndarray:
+        """Features of every real training clip [shape=(n, width)] (the held ones when they are all)."""
+        return (self.every_train or self.train).features
+
+    @property
+    def test_features(self) -> np.ndarray:
+        """Features of every real test clip [shape=(n, width)] (the held ones when they are all)."""
+        return (self.every_test or self.test).features
 
     @classmethod
     def build(
@@ -69,10 +85,21 @@ class GenerationReference:
         pitches: Sequence[int],
         ndb_bins: int = 20,
         seed: int = 0,
+        dataset: ClipDataset | None = None,
+        splits: tuple[str, str] = ("train", "test"),
     ) -> GenerationReference:
-        """Judge the real clips and fit the NDB bins on the training features."""
+        """Judge the real clips and fit the NDB bins on the training features.
+
+        With ``dataset`` (whose ``splits`` the two stacks hold), a split the dataset holds as a sample is
+        also judged over every clip in passes (:func:`judge_in_passes`), for the distribution figures.
+        """
         families = tuple(families)
         train = judge.judge(classifier, train_spectrograms)
+        sampled = dataset.sampled_splits() if dataset is not None else {}
+        every = {
+            split: judge_in_passes(classifier, representation, dataset, split) for split in splits if split in sampled
+        }
+        every_train = every.get(splits[0])
         counts = {family: 0 for family in families}
         for family in test_families:
             counts[family] += 1
@@ -84,8 +111,15 @@ class GenerationReference:
             families,
             tuple(int(p) for p in pitches),
             {family: count / len(test_families) for family, count in counts.items()},
-            judge.NDBBins(train.features, bins=ndb_bins, seed=seed),
+            judge.NDBBins((every_train or train).features, bins=ndb_bins, seed=seed),
+            every_train,
+            every.get(splits[1]),
         )
+
+    def judged_clips(self) -> dict[str, int]:
+        """Real clips the distribution figures compare with: {"train": n, "test": m} (every clip of a split
+        held as a sample, the held clips otherwise), for a notebook's metrics."""
+        return {"train": len(self.train_features), "test": len(self.test_features)}
 
     def judge_audio(self, waveforms: np.ndarray) -> judge.Judgement:
         """The judge's verdict on waveforms [shape=(n, clip_samples)] (re-analysed into spectrograms)."""
@@ -145,16 +179,45 @@ def judge_classes(dataset) -> tuple[list[int], list[str]]:
     return list(range(12)), list(dataset.labels)
 
 
-def nearest_distances(features: np.ndarray, reference: np.ndarray, *, chunk: int = 1024) -> np.ndarray:
-    """Euclidean distance from each row of ``features`` [shape=(n, d)] to its nearest row of ``reference``."""
+def nearest_distances(
+    features: np.ndarray, reference: np.ndarray, *, chunk: int = 1024, block_elements: int = 2**22
+) -> np.ndarray:
+    """Euclidean distance from each row of ``features`` [shape=(n, d)] to its nearest row of ``reference``.
+
+    Rows of ``features`` go ``chunk`` at a time, fewer when the reference is long, so that a block of
+    distances holds at most ``block_elements`` numbers (32 MB) whatever the reference's size.
+    """
     features, reference = np.asarray(features, np.float64), np.asarray(reference, np.float64)
     reference_norms = np.sum(reference**2, axis=1)
+    chunk = max(1, min(chunk, block_elements // max(len(reference), 1)))
     distances = []
     for start in range(0, len(features), chunk):
         block = features[start : start + chunk]
         squared = np.sum(block**2, axis=1)[:, None] + reference_norms[None, :] - 2 * block @ reference.T
         distances.append(np.sqrt(np.maximum(squared.min(axis=1), 0.0)))
     return np.concatenate(distances) if distances else np.zeros(0)
+
+
+def judge_in_passes(
+    classifier: keras.Model,
+    representation: SpectrogramRepresentation,
+    dataset: ClipDataset,
+    split: str,
+    *,
+    chunk_clips: int = 1024,
+) -> judge.Judgement:
+    """The judge's verdict on every clip of ``split`` (the whole split, not a held sample), ``chunk_clips``
+    at a time: memory holds one chunk's spectrograms and every clip's features (``width`` numbers each)."""
+    indices = dataset.indices(split)
+    parts = [
+        judge.judge(classifier, representation.forward(dataset.clips(indices[start : start + chunk_clips])))
+        for start in range(0, len(indices), chunk_clips)
+    ]
+    if not parts:
+        raise ValueError(f"split {split!r} has no clips to judge")
+    return judge.Judgement(
+        *(np.concatenate([getattr(part, field) for part in parts]) for field in judge.Judgement.__dataclass_fields__)
+    )
 
 
 def score_generated(reference: GenerationReference, verdict: judge.Judgement, *, against: str = "test") -> dict:
@@ -165,13 +228,13 @@ def score_generated(reference: GenerationReference, verdict: judge.Judgement, *,
     puts in each family; ``nearest_train_distance`` is the median distance in feature space from
     each clip to its nearest real training clip.
     """
-    target = {"test": reference.test, "train": reference.train}[against]
+    target = {"test": reference.test_features, "train": reference.train_features}[against]
     family_counts = np.bincount(verdict.family, minlength=len(reference.families)) / max(len(verdict.family), 1)
     return {
-        "frechet_distance": judge.frechet_distance(verdict.features, target.features),
+        "frechet_distance": judge.frechet_distance(verdict.features, target),
         "ndb_over_k": reference.bins.compare(verdict.features).ndb_over_k,
         "family_shares": {family: float(share) for family, share in zip(reference.families, family_counts)},
-        "nearest_train_distance": float(np.median(nearest_distances(verdict.features, reference.train.features))),
+        "nearest_train_distance": float(np.median(nearest_distances(verdict.features, reference.train_features))),
         "pitch_entropy": judge.entropy_bits(verdict.pitch, len(reference.pitches)),
         "family_entropy": judge.entropy_bits(verdict.family, len(reference.families)),
     }

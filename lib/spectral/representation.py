@@ -15,10 +15,11 @@ import numpy as np
 
 from lib.core.errors import AudioInputError
 from lib.core.fileio import load_json, save_json
+from lib.spectral.inversion import CHUNK as GRIFFIN_LIM_CHUNK
 from lib.spectral.inversion import PHASE_INITS, griffin_lim, stft
 
 AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0)
-FORWARD_CHUNK = 256  # clips transformed at once by forward: bounds the complex spectra held on the way
+FORWARD_CHUNK = 256  # clips transformed (or inverted) at once: bounds the spectra held on the way; a multiple of 8
 
 
 def stft_magnitude(waveforms: np.ndarray, *, n_fft: int, hop_length: int, chunk: int = 64) -> np.ndarray:
@@ -165,28 +166,40 @@ class SpectrogramRepresentation:
         """Normalised spectrograms to waveforms with Griffin-Lim.
 
         spectrograms : [shape=(..., frequency_bins, frames)] -> [shape=(..., clip_samples)]
+
+        Like :meth:`forward`, a stack is inverted ``FORWARD_CHUNK`` spectrograms at a time into one
+        preallocated array (the magnitudes on the way are one chunk's); the waveforms are the same, bit
+        for bit, as inverting the stack at once.
         """
         spectrograms = np.asarray(spectrograms, dtype=np.float32)
         if spectrograms.shape[-2:] != self.shape:
             raise AudioInputError(f"expected spectrograms of shape (..., {self.shape}), got {spectrograms.shape}")
+        batch_shape = spectrograms.shape[:-2]
+        flat = spectrograms.reshape(-1, *self.shape)
+        waveforms = np.empty((len(flat), self.config.clip_samples), dtype=np.float32)
+        for start in range(0, len(flat), FORWARD_CHUNK):
+            waveforms[start : start + FORWARD_CHUNK] = self._griffin_lim(flat[start : start + FORWARD_CHUNK], start)
+        return waveforms.reshape(*batch_shape, self.config.clip_samples)
+
+    def _griffin_lim(self, spectrograms: np.ndarray, start: int) -> np.ndarray:
+        """Spectrograms ``start`` onwards of a stack [shape=(n, frequency_bins, frames)] to waveforms."""
         config = self.config
         magnitude = self.denormalise(spectrograms)
         # Restore the dropped Nyquist bin (as silence) and the frames cropped by ``forward``.
         real_frames = 1 + config.clip_samples // config.hop_length
-        magnitude = magnitude[..., :real_frames]
-        pad = [(0, 0)] * (magnitude.ndim - 2) + [(0, config.n_fft // 2 + 1 - config.frequency_bins), (0, 0)]
-        magnitude = np.pad(magnitude, pad)
-        batch_shape = magnitude.shape[:-2]
-        waveforms = griffin_lim(
-            magnitude.reshape(-1, *magnitude.shape[-2:]),
+        magnitude = np.pad(
+            magnitude[..., :real_frames], [(0, 0), (0, config.n_fft // 2 + 1 - config.frequency_bins), (0, 0)]
+        )
+        return griffin_lim(
+            magnitude,
             n_fft=config.n_fft,
             hop_length=config.hop_length,
             samples=config.clip_samples,
             iterations=self.griffin_lim_iterations,
             momentum=self.momentum,
             init=self.phase_init,
+            seed=start // GRIFFIN_LIM_CHUNK,  # the seeds a whole stack's chunks get: random starts do not move
         )
-        return waveforms.reshape(*batch_shape, config.clip_samples)
 
     def _check_waveforms(self, waveforms: np.ndarray) -> np.ndarray:
         waveforms = np.asarray(waveforms, dtype=np.float32)
