@@ -15,8 +15,9 @@ process (:mod:`lib.lab.memory_probe`):
   the training split's coefficients cached on disk in one pass, then a fixed number of batches of the
   stage-1 autoencoder read from that cache: the pass's clips per second, training examples per second
   and the peak resident memory of it all;
-* at the smallest size, the same batches from memory (today's path), for the stream's cost: three runs
-  of each, alternating, and their medians (one run's speed varies by a third on this machine).
+* at the smallest size, the same batches from memory (today's path), for the stream's cost:
+  ``COMPARISON_RUNS`` runs of each, alternating, and their medians (one run's speed varies by up to half
+  on this machine).
 
 Writes ``<outputs>/metrics/bench_scale.json`` with a row per size and the ratios the issue asks about.
 """
@@ -43,6 +44,7 @@ DEFAULT_HOURS = (1.0, 10.0, 50.0)
 BASIS_SIZE = 1024  # the stage-1 notebook's
 BASIS_SAMPLE_CLIPS = 4096  # clips the basis is fitted on, at every size
 TRAINING_STEPS = 300  # batches of 64 clips trained at every size
+COMPARISON_RUNS = 5  # fresh processes per path at the smallest size: this machine's speed swings by half between runs
 SCALE_FOLDER = PROJ_ROOT / "data" / "bench-scale"
 
 
@@ -134,7 +136,7 @@ def measure(hours: float, *, compare_memory: bool) -> dict:
     }
     if compare_memory:  # alternate fresh processes: a run's speed varies more than the paths differ
         speeds = {"stream": [streamed["examples_per_second"]], "memory": []}
-        for source in ("memory", "stream", "memory", "stream", "memory"):
+        for source in ("memory", "stream") * (COMPARISON_RUNS - 1) + ("memory",):
             speeds[source].append(peak_memory("streamed_training", *arguments, source)["examples_per_second"])
         row["training"]["stream_examples_per_second_runs"] = [round(speed, 1) for speed in speeds["stream"]]
         row["training"]["in_memory_examples_per_second_runs"] = [round(speed, 1) for speed in speeds["memory"]]
