@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from lib.data import collection, stream
+from lib.data import analysis, collection, stream
 from lib.lab.bench import peak_memory
 from lib.models.training import StreamedBatches, StreamedData, TrainingConfig, fit_or_load
 from lib.spectral.basis import SpectralBasis
@@ -288,3 +288,39 @@ def test_distribution_figures_compare_with_every_clip_of_a_sampled_split(prepare
         classifier, representation, spectrograms["train"], spectrograms["test"], test_labels, **build, dataset=prepared
     )
     assert unsampled.every_train is None and unsampled.judged_clips() == {"train": 7, "test": 3}
+
+
+def test_a_conditional_vae_streams_every_known_clip_with_its_conditions(prepared, tmp_path):
+    from lib.models import conditional, training
+
+    prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
+    representation = prepared.representation
+    waveforms, rows = prepared.split("train")
+    spectrograms = representation.forward(waveforms)
+    basis = SpectralBasis.fit(spectrograms, 6)
+    attributes = analysis.measure_attributes(waveforms, sample_rate=prepared.config.sample_rate)
+    space = conditional.LabelConditionSpace.fit(["label0", "label1"], attributes[:2])  # label2 is unknown
+    known = space.known(rows)
+    assert known.tolist() == [row["label"] != "label2" for row in rows]
+    conditions = space.conditions_of(waveforms[known], [r for r, k in zip(rows, known) if k], sample_rate=16_000)
+    held = conditional.model_inputs(basis.transform(spectrograms[known]), conditions)
+    assert (
+        training.conditioned_inputs(
+            prepared, held, space, basis=basis, representation=representation, cache_path=tmp_path / "rows.npy"
+        )
+        is held
+    )  # a whole split: the arrays
+    prepared.limit_splits({"train": 4}, seed=0)
+    streamed = training.conditioned_inputs(
+        prepared, held, space, basis=basis, representation=representation, cache_path=tmp_path / "rows.npy"
+    )
+    assert training.input_count(streamed) == int(known.sum()) > 4  # every known clip, not the sample
+    cached = streamed.source.rows(0, len(streamed))
+    assert np.allclose(cached[:, :6], held["coefficients"], atol=1e-4)
+    assert np.allclose(cached[:, 6:], conditions, atol=1e-5)
+    batches = StreamedBatches(streamed, batch_size=4, seed=0)
+    first = next(iter(batches.dataset))
+    assert set(first) == {"coefficients", "conditions"} and first["conditions"].shape == (4, space.size)
+    with pytest.raises(ValueError, match="cannot hold"):
+        training.streamed_conditioned(streamed.source, 6 + space.size)
+    prepared.limit_splits({})

@@ -18,6 +18,7 @@ May import: :mod:`lib.core`, :mod:`lib.spectral`, :mod:`lib.data.clips`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -66,31 +67,49 @@ def build_coefficient_cache(
     *,
     chunk_clips: int = CHUNK_CLIPS,
     extra: np.ndarray | None = None,
+    keep: Callable[[list[dict]], np.ndarray] | None = None,
+    columns: Callable[[np.ndarray, list[dict]], np.ndarray] | None = None,
 ) -> Path:
     """Write the basis coefficients of every clip of ``split`` [shape=(clips, basis.size), float32] to
     ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order, followed by
-    the rows of ``extra`` [shape=(k, basis.size)] if given (e.g. augmented copies' coefficients).
+    the rows of ``extra`` [shape=(k, width)] if given (e.g. augmented copies' coefficients).
+
+    ``keep`` (manifest rows -> bool mask) leaves out the clips it rejects; ``columns`` (a chunk's
+    waveforms [shape=(n, samples)] and rows -> [shape=(n, c)]) appends numbers to each clip's coefficients,
+    e.g. a conditional model's condition vector, so a row is ``basis.size + c`` wide.
 
     The file appears only when whole (written beside it, then renamed); an existing file is replaced.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     indices = dataset.indices(split)
+    if keep is not None and len(indices):
+        indices = indices[np.asarray(keep([dataset.manifest[i] for i in indices]), dtype=bool)]
     if not len(indices):
-        raise ValueError(f"split {split!r} has no clips")
+        raise ValueError(f"split {split!r} has no clips" + (" that are kept" if keep is not None else ""))
     if chunk_clips <= 0:
         raise ValueError(f"chunk_clips must be positive, got {chunk_clips}")
-    extra = np.zeros((0, basis.size), dtype=CACHE_DTYPE) if extra is None else np.asarray(extra, dtype=CACHE_DTYPE)
-    if extra.ndim != 2 or extra.shape[1] != basis.size:
-        raise ValueError(f"extra rows must have shape (k, {basis.size}), got {extra.shape}")
+
+    def chunk_rows(chunk: np.ndarray) -> np.ndarray:  # [shape=(len(chunk), width)]
+        waveforms = dataset.clips(chunk)
+        coefficients = basis.transform(representation.forward(waveforms))
+        if columns is None:
+            return np.ascontiguousarray(coefficients, dtype=CACHE_DTYPE)
+        appended = np.asarray(columns(waveforms, [dataset.manifest[i] for i in chunk]), dtype=CACHE_DTYPE)
+        return np.ascontiguousarray(np.concatenate([coefficients, appended], axis=1), dtype=CACHE_DTYPE)
+
+    first = chunk_rows(indices[:chunk_clips])
+    width = first.shape[1]
+    extra = np.zeros((0, width), dtype=CACHE_DTYPE) if extra is None else np.asarray(extra, dtype=CACHE_DTYPE)
+    if extra.ndim != 2 or extra.shape[1] != width:
+        raise ValueError(f"extra rows must have shape (k, {width}), got {extra.shape}")
     partial = path.with_name(f".{path.name}.partial")
     with partial.open("wb") as handle:
-        header = {"descr": CACHE_DTYPE.str, "fortran_order": False, "shape": (len(indices) + len(extra), basis.size)}
+        header = {"descr": CACHE_DTYPE.str, "fortran_order": False, "shape": (len(indices) + len(extra), width)}
         np.lib.format.write_array_header_1_0(handle, header)
-        for start in range(0, len(indices), chunk_clips):
-            chunk = indices[start : start + chunk_clips]
-            coefficients = basis.transform(representation.forward(dataset.clips(chunk)))
-            handle.write(np.ascontiguousarray(coefficients, dtype=CACHE_DTYPE).tobytes())
+        handle.write(first.tobytes())
+        for start in range(chunk_clips, len(indices), chunk_clips):
+            handle.write(chunk_rows(indices[start : start + chunk_clips]).tobytes())
         handle.write(np.ascontiguousarray(extra).tobytes())
         handle.flush()
         os.fsync(handle.fileno())

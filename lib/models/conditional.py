@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers
 
 from lib.core.fileio import load_json, save_json
-from lib.data.analysis import ATTRIBUTES
+from lib.data.analysis import ATTRIBUTES, measure_attributes
 from lib.models.autoencoder import coefficient_scaling, hidden_stack, load_keras
 from lib.models.vae import VAE, Sampling, VAEConfig
 from lib.spectral.basis import SpectralBasis
@@ -110,6 +110,14 @@ class ConditionSpace:
         """Condition vectors of manifest rows (fields pitch, velocity, family)."""
         return self.encode([r["pitch"] for r in rows], [r["velocity"] for r in rows], [r["family"] for r in rows])
 
+    def known(self, rows: Sequence[dict]) -> np.ndarray:
+        """Which manifest rows have a family (and a pitch) of this space [shape=(n,), bool]."""
+        return np.array([row["family"] in self.families and row["pitch"] in self.pitches for row in rows], bool)
+
+    def conditions_of(self, waveforms: np.ndarray, rows: Sequence[dict], *, sample_rate: int) -> np.ndarray:
+        """Condition vectors of known clips [shape=(n, size)]: from their rows (the audio is not needed)."""
+        return self.from_rows(rows)
+
     def to_dict(self) -> dict:
         """Plain JSON-ready dictionary."""
         return asdict(self)
@@ -186,6 +194,15 @@ class LabelConditionSpace:
         if len(weights) != len(z):
             raise ValueError(f"need one label and one attribute row per request, got {len(weights)} and {len(z)}")
         return np.concatenate([weights, z], axis=1)
+
+    def known(self, rows: Sequence[dict]) -> np.ndarray:
+        """Which manifest rows carry a label of this space [shape=(n,), bool]."""
+        return np.array([row["label"] in self.labels for row in rows], dtype=bool)
+
+    def conditions_of(self, waveforms: np.ndarray, rows: Sequence[dict], *, sample_rate: int) -> np.ndarray:
+        """Condition vectors of known clips [shape=(n, size)]: their labels and what their audio
+        [shape=(n, samples)] measures."""
+        return self.encode([row["label"] for row in rows], measure_attributes(waveforms, sample_rate=sample_rate))
 
     def swap(
         self, conditions: np.ndarray, *, label: Sequence | np.ndarray | str | None = None, z: dict | None = None

@@ -34,7 +34,11 @@ import numpy as np
 from lib.core.errors import NotReadyError
 from lib.core.fileio import atomic_write_bytes, load_json, load_npy, save_json, save_npy, settings_hash
 from lib.core.paths import shown
+from lib.data.clips import ClipDataset
+from lib.data.stream import CoefficientFile, build_coefficient_cache
 from lib.models import distribute
+from lib.spectral.basis import SpectralBasis
+from lib.spectral.representation import SpectrogramRepresentation
 
 logger = logging.getLogger(__name__)
 
@@ -188,10 +192,13 @@ class EpochShuffledBatches:
 class StreamedData:
     """Training data read from disk as it is needed: ``source`` has ``len()`` and ``rows(start, stop)``
     (:class:`lib.data.stream.CoefficientFile`); ``targets`` maps a batch of inputs to its targets (None:
-    the inputs are the targets' business of the model, as a VAE's; ``"inputs"``: the inputs themselves)."""
+    the inputs are the targets' business of the model, as a VAE's; ``"inputs"``: the inputs themselves);
+    ``columns`` names consecutive column ranges by width (e.g. ``{"coefficients": 1024, "conditions": 9}``)
+    for a model with named inputs: each batch is then a dict of those parts."""
 
     source: object
     targets: Callable[[np.ndarray], np.ndarray] | str | None = "inputs"
+    columns: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -215,6 +222,52 @@ def coefficient_inputs(source: np.ndarray | object) -> np.ndarray | StreamedData
     """Training data for :func:`fit_or_load` for a model whose loss is its own (a VAE): the array itself,
     or a :class:`StreamedData` without targets for a source read from disk."""
     return source if isinstance(source, np.ndarray) else StreamedData(source, targets=None)
+
+
+def streamed_conditioned(source: object, basis_size: int) -> StreamedData:
+    """Training inputs of a conditional VAE (:class:`lib.models.conditional.ConditionalVAE`) read from
+    disk: rows of ``source`` (a :class:`lib.data.stream.CoefficientFile` written with condition columns)
+    are a clip's ``basis_size`` coefficients followed by its condition vector, split into the model's two
+    named inputs per batch."""
+    width = source.rows(0, 1).shape[1]
+    if not 0 < basis_size < width:
+        raise ValueError(f"rows of {width} numbers cannot hold {basis_size} coefficients and a condition vector")
+    return StreamedData(source, targets=None, columns={"coefficients": basis_size, "conditions": width - basis_size})
+
+
+def conditioned_inputs(
+    dataset: ClipDataset,
+    held: dict[str, np.ndarray],
+    space: object,
+    *,
+    basis: SpectralBasis,
+    representation: SpectrogramRepresentation,
+    cache_path: str | Path,
+) -> dict[str, np.ndarray] | StreamedData:
+    """What a conditional VAE trains on: ``held`` (:func:`lib.models.conditional.model_inputs` of the held
+    training clips) when the dataset holds its training split whole; when it holds a sample (a large
+    collection), every training clip the space knows, with its coefficients and condition vector
+    (measured from its audio), written to ``cache_path`` in one chunked pass and streamed
+    (:func:`streamed_conditioned`). ``space`` is a :class:`lib.models.conditional.ConditionSpace` or
+    ``LabelConditionSpace`` (their ``known`` and ``conditions_of``)."""
+    if "train" not in dataset.sampled_splits():
+        return held
+    sample_rate = representation.config.sample_rate
+    path = build_coefficient_cache(
+        dataset,
+        "train",
+        representation,
+        basis,
+        cache_path,
+        keep=space.known,
+        columns=lambda waveforms, rows: space.conditions_of(waveforms, rows, sample_rate=sample_rate),
+    )
+    return streamed_conditioned(CoefficientFile(path), basis.size)
+
+
+def input_count(inputs: dict[str, np.ndarray] | StreamedData) -> int:
+    """Clips in a conditional VAE's training inputs (arrays or streamed)."""
+    return len(inputs) if isinstance(inputs, StreamedData) else len(inputs["coefficients"])
 
 
 class StreamedBatches:
@@ -266,6 +319,12 @@ class StreamedBatches:
         dataset = tf.data.Dataset.from_generator(groups, output_signature=specs).prefetch(1).unbatch()
         if data.targets == "inputs":
             dataset = dataset.map(lambda batch: (batch, batch))
+        if data.columns:
+            if data.targets is not None or sum(data.columns.values()) != size:
+                raise ValueError(f"columns {data.columns} must cover the {size} numbers of a row, without targets")
+            edges = np.cumsum([0, *data.columns.values()])
+            parts = {name: (int(edges[k]), int(edges[k + 1])) for k, name in enumerate(data.columns)}
+            dataset = dataset.map(lambda batch: {name: batch[:, a:b] for name, (a, b) in parts.items()})
         self.dataset = dataset.prefetch(4).apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
         self.dataset = distribute.shard_by_data(self.dataset)
 
