@@ -324,3 +324,21 @@ def test_a_conditional_vae_streams_every_known_clip_with_its_conditions(prepared
     with pytest.raises(ValueError, match="cannot hold"):
         training.streamed_conditioned(streamed.source, 6 + space.size)
     prepared.limit_splits({})
+
+
+def test_a_cache_built_from_the_same_clips_and_basis_is_reused(prepared, tmp_path, monkeypatch):
+    representation = prepared.representation
+    basis = SpectralBasis.fit(representation.forward(prepared.split("train")[0]), 4)
+    other = SpectralBasis.fit(representation.forward(prepared.split("valid")[0]), 4)
+    path = tmp_path / "train.npy"
+    stream.build_coefficient_cache(prepared, "train", representation, basis, path, reuse="coefficients")
+    first = stream.CoefficientFile(path).rows(0, 3)
+    passes, read = [], prepared.clips
+    monkeypatch.setattr(prepared, "clips", lambda indices: passes.append(len(indices)) or read(indices))
+    stream.build_coefficient_cache(prepared, "train", representation, basis, path, reuse="coefficients")
+    assert passes == []  # the same clips, basis and rows: reused without a pass over the split
+    stream.build_coefficient_cache(prepared, "train", representation, other, path, reuse="coefficients")
+    assert sum(passes) == prepared.counts()["train"]  # another basis: a new pass
+    assert not np.allclose(stream.CoefficientFile(path).rows(0, 3), first)
+    stream.build_coefficient_cache(prepared, "train", representation, other, path, reuse="other rows")
+    assert sum(passes) == 2 * prepared.counts()["train"]  # other rows described: a new pass too

@@ -17,12 +17,14 @@ May import: :mod:`lib.core`, :mod:`lib.spectral`, :mod:`lib.data.clips`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from lib.core.fileio import load_json, save_json, settings_hash
 from lib.data.clips import ClipDataset, sample_indices
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
@@ -69,6 +71,7 @@ def build_coefficient_cache(
     extra: np.ndarray | None = None,
     keep: Callable[[list[dict]], np.ndarray] | None = None,
     columns: Callable[[np.ndarray, list[dict]], np.ndarray] | None = None,
+    reuse: str | None = None,
 ) -> Path:
     """Write the basis coefficients of every clip of ``split`` [shape=(clips, basis.size), float32] to
     ``path`` (``.npy``), one chunk of ``chunk_clips`` clips at a time, in the split's order, followed by
@@ -78,10 +81,28 @@ def build_coefficient_cache(
     waveforms [shape=(n, samples)] and rows -> [shape=(n, c)]) appends numbers to each clip's coefficients,
     e.g. a conditional model's condition vector, so a row is ``basis.size + c`` wide.
 
-    The file appears only when whole (written beside it, then renamed); an existing file is replaced.
+    The file appears only when whole (written beside it, then renamed); an existing file is replaced,
+    unless ``reuse`` (a description of ``keep`` and ``columns``, e.g. a condition space's settings) is given
+    and the file was built from the same dataset, split, basis, extra rows and description (recorded
+    beside it, ``<path>.json``): then it is returned as it is, without a pass over the split.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    settings_path = path.with_name(f"{path.name}.json")
+    settings = None
+    if reuse is not None:
+        extra_bytes = b"" if extra is None else np.ascontiguousarray(extra, dtype=CACHE_DTYPE).tobytes()
+        settings = {
+            "dataset": dataset.fingerprint(),
+            "split": split,
+            "manifest": settings_hash([dataset.manifest[i] for i in dataset.indices(split)]),  # the very clips
+            "basis": basis.fingerprint(),
+            "extra": hashlib.sha256(extra_bytes).hexdigest()[:16],
+            "rows": reuse,
+        }
+        if path.exists() and settings_path.exists() and load_json(settings_path) == settings:
+            CoefficientFile(path)  # refuses a torn file
+            return path
     indices = dataset.indices(split)
     if keep is not None and len(indices):
         indices = indices[np.asarray(keep([dataset.manifest[i] for i in indices]), dtype=bool)]
@@ -113,7 +134,10 @@ def build_coefficient_cache(
         handle.write(np.ascontiguousarray(extra).tobytes())
         handle.flush()
         os.fsync(handle.fileno())
+    settings_path.unlink(missing_ok=True)  # no stale description while the file is replaced
     os.replace(partial, path)
+    if settings is not None:
+        save_json(settings_path, settings, overwrite=True, announce=False)
     return path
 
 
@@ -138,7 +162,7 @@ def training_coefficients(
     """
     if split not in dataset.sampled_splits():
         return np.concatenate([held, extra]) if len(extra) else held
-    build_coefficient_cache(dataset, split, representation, basis, cache_path, extra=extra)
+    build_coefficient_cache(dataset, split, representation, basis, cache_path, extra=extra, reuse="coefficients")
     return CoefficientFile(cache_path)
 
 

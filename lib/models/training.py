@@ -261,6 +261,7 @@ def conditioned_inputs(
         cache_path,
         keep=space.known,
         columns=lambda waveforms, rows: space.conditions_of(waveforms, rows, sample_rate=sample_rate),
+        reuse=settings_hash(space.to_dict()),
     )
     return streamed_conditioned(CoefficientFile(path), basis.size)
 
