@@ -8,7 +8,7 @@ Executes NOTEBOOK with papermill into a scratch folder (the stage writes its usu
 every half second, and prints, for each cell, its seconds and the peak while it ran, then the overall
 peak. With OUTPUT, writes the same as JSON (``cells``: index, first line, seconds, peak_mib). On the 10 h
 scale folder it showed notebook 05 peaking in its genre judge's cell, which decodes and inverts the
-reconstructions of every training phrase (``docs/reference_run/folder_runs/10h_05_genres_cells.json``).
+reconstructions of every training phrase.
 """
 
 from __future__ import annotations
