@@ -110,3 +110,14 @@ def test_genre_cvae_round_trip_shapes():
     decoded = genre_lab.decode_with_genres(model, latents, conditions)
     swapped = genre_lab.decode_with_genres(model, latents, conditions[::-1])
     assert decoded.shape == (5, 8) and not np.allclose(decoded, swapped)  # the condition reaches the decoder
+
+
+def test_genre_conditions_know_their_genres_and_give_one_hot_vectors():
+    space = genre_lab.GenreConditions(("jazz", "rock"))
+    rows = [{"label": "rock"}, {"label": "folk"}, {"label": "jazz"}]
+    assert space.known(rows).tolist() == [True, False, True]
+    vectors = space.conditions_of(np.zeros((2, 4)), [rows[0], rows[2]], sample_rate=16_000)
+    assert vectors.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    assert space.to_dict() == {"genres": ["jazz", "rock"]}
+    with pytest.raises(ValueError, match="unknown genre"):
+        space.conditions_of(np.zeros((1, 4)), [rows[1]], sample_rate=16_000)

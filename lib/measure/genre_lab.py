@@ -14,6 +14,8 @@ phrases (:func:`content_baseline`), and only what is particular to the source co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import librosa
 import numpy as np
 
@@ -29,6 +31,27 @@ def genre_conditions(labels: list[str] | np.ndarray, genre_names: tuple[str, ...
     conditions = np.zeros((len(labels), len(genre_names)), np.float32)
     conditions[np.arange(len(labels)), [genre_names.index(str(label)) for label in labels]] = 1.0
     return conditions
+
+
+@dataclass(frozen=True)
+class GenreConditions:
+    """The genre-conditioned VAE's conditions as a condition space for streamed training
+    (:func:`lib.models.training.conditioned_inputs`): a phrase is known when its label is one of
+    ``genres``, and its condition vector is that genre's one-hot (:func:`genre_conditions`)."""
+
+    genres: tuple[str, ...]
+
+    def known(self, rows: list[dict]) -> np.ndarray:
+        """Which manifest rows carry one of the genres [shape=(n,), bool]."""
+        return np.array([row["label"] in self.genres for row in rows], dtype=bool)
+
+    def conditions_of(self, waveforms: np.ndarray, rows: list[dict], *, sample_rate: int) -> np.ndarray:
+        """One-hot genre vectors of known phrases [shape=(n, len(genres))] (the audio is not needed)."""
+        return genre_conditions([row["label"] for row in rows], self.genres)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dictionary."""
+        return {"genres": list(self.genres)}
 
 
 def onset_envelopes(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
