@@ -281,6 +281,17 @@ def test_distribution_figures_compare_with_every_clip_of_a_sampled_split(prepare
     position = {index: k for k, index in enumerate(prepared.indices("train"))}
     held_positions = [position[row["index"]] for row in held["train"][1]]
     assert np.allclose(whole.features[held_positions], reference.train.features, atol=1e-5)  # the same clips' verdicts
+    again = evaluation.GenerationReference.build(
+        classifier,
+        representation,
+        spectrograms["train"],
+        spectrograms["test"],
+        test_labels,
+        **build,
+        dataset=prepared,
+        judged={"train": reference.every_train},
+    )
+    assert again.every_train is reference.every_train  # given verdicts are not judged again
     copy = evaluation.score_generated(reference, whole)  # the whole training split scores as its own copy
     assert copy["nearest_train_distance"] == pytest.approx(0.0, abs=1e-3)
     prepared.limit_splits({})

@@ -88,6 +88,7 @@ def build_coefficient_cache(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    indices = dataset.indices(split)
     settings_path = path.with_name(f"{path.name}.json")
     settings = None
     if reuse is not None:
@@ -95,7 +96,7 @@ def build_coefficient_cache(
         settings = {
             "dataset": dataset.fingerprint(),
             "split": split,
-            "manifest": settings_hash([dataset.manifest[i] for i in dataset.indices(split)]),  # the very clips
+            "manifest": settings_hash([dataset.manifest[i] for i in indices]),  # the very clips
             "basis": basis.fingerprint(),
             "extra": hashlib.sha256(extra_bytes).hexdigest()[:16],
             "rows": reuse,
@@ -103,7 +104,6 @@ def build_coefficient_cache(
         if path.exists() and settings_path.exists() and load_json(settings_path) == settings:
             CoefficientFile(path)  # refuses a torn file
             return path
-    indices = dataset.indices(split)
     if keep is not None and len(indices):
         indices = indices[np.asarray(keep([dataset.manifest[i] for i in indices]), dtype=bool)]
     if not len(indices):

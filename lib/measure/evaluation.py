@@ -87,17 +87,21 @@ class GenerationReference:
         seed: int = 0,
         dataset: ClipDataset | None = None,
         splits: tuple[str, str] = ("train", "test"),
+        judged: Mapping[str, judge.Judgement | None] | None = None,
     ) -> GenerationReference:
         """Judge the real clips and fit the NDB bins on the training features.
 
         With ``dataset`` (whose ``splits`` the two stacks hold), a split the dataset holds as a sample is
-        also judged over every clip in passes (:func:`judge_in_passes`), for the distribution figures.
+        also judged over every clip in passes (:func:`judge_in_passes`), for the distribution figures;
+        ``judged`` gives such verdicts already made (e.g. another reference's ``every_train``), not redone.
         """
         families = tuple(families)
         train = judge.judge(classifier, train_spectrograms)
         sampled = dataset.sampled_splits() if dataset is not None else {}
         every = {
-            split: judge_in_passes(classifier, representation, dataset, split) for split in splits if split in sampled
+            split: (judged or {}).get(split) or judge_in_passes(classifier, representation, dataset, split)
+            for split in splits
+            if split in sampled
         }
         every_train = every.get(splits[0])
         counts = {family: 0 for family in families}
