@@ -272,9 +272,8 @@ def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, ba
     for size, row in shrinkage.distances.items():
         assert row["chosen"] <= row["pca"] + 1e-4 and row["full_model"] > row["pca"], (size, row)
     codec.shrinkage = shrinkage
-    latents = codec.encode_spectrograms(spectrograms)
     for size in SMALL.nested_sizes:
-        decoded = codec.decode_spectrograms(latents, size=size)
+        decoded = codec.decode_spectrograms(codec.encode_spectrograms(spectrograms, size=size), size=size)
         assert magnitude_distance_db(representation, spectrograms, decoded) == pytest.approx(
             shrinkage.distances[size]["chosen"], abs=1e-4
         )
@@ -282,6 +281,21 @@ def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, ba
     shrinkage.save(tmp_path / "shrinkage.json")
     assert Shrinkage.load(tmp_path / "shrinkage.json") == shrinkage
     assert shrinkage.decoder_share(3) == shrinkage.decoder[4] and shrinkage.decoder_share(99) == shrinkage.decoder[8]
+    assert shrinkage.encoder_share(3) == shrinkage.encoder[4] and shrinkage.encoder_share(99) == shrinkage.encoder[8]
+
+
+def test_each_size_encodes_with_its_own_share(tmp_path, clips, representation, basis):
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.5)
+    spectrograms = representation.forward(clips[:4])
+    full = codec.encode_spectrograms(spectrograms)
+    linear = codec.linear_latents(basis.transform(spectrograms))
+    codec.shrinkage = Shrinkage(encoder={4: 1.0, 8: 0.25}, decoder={4: 1.0, 8: 0.5})
+    assert np.allclose(codec.encode_spectrograms(spectrograms, size=4), full, atol=1e-6)
+    assert np.allclose(codec.encode_spectrograms(spectrograms), linear + 0.25 * (full - linear), atol=1e-5)
+    # A calibration written before the shares were per size (one encoder share) serves every size.
+    path = tmp_path / "old.json"
+    path.write_text('{"encoder": 0.5, "decoder": {"4": 1.0, "8": 0.75}, "calibrated_on": "x", "distances": {}}')
+    assert Shrinkage.load(path).encoder == {4: 0.5, 8: 0.5}
 
 
 def test_calibration_keeps_residuals_that_help(tmp_path, clips, representation, basis):

@@ -400,11 +400,10 @@ def rate_distortion_sweep(
     the decoded audio keyed by (method, size)).
     """
     config = codec.representation.config
-    latents = codec.encode_spectrograms(spectrograms)
     rows, audio = [], {}
     for size in sizes:
         kbps = bitrate_kbps(size, sample_rate=config.sample_rate, clip_samples=config.clip_samples)
-        audio["autoencoder", size] = codec.decode_audio(latents, size=size)
+        audio["autoencoder", size] = codec.decode_audio(codec.encode_spectrograms(spectrograms, size=size), size=size)
         audio["pca", size] = codec.representation.inverse(basis.reconstruct(spectrograms, size))
         for method in ("autoencoder", "pca"):
             rows.append(result_row(method, size, kbps, waveforms, audio[method, size], sample_rate=config.sample_rate))

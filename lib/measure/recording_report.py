@@ -127,7 +127,9 @@ def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: 
     clips = waveform[offset : offset + count * clip].reshape(count, clip)
     spectrograms = codec.decode_spectrograms(
         pad_latents(
-            np.asarray(codec.encode_spectrograms(representation.forward(clips))[:, :latent_size], np.float32),
+            np.asarray(
+                codec.encode_spectrograms(representation.forward(clips), size=latent_size)[:, :latent_size], np.float32
+            ),
             codec.latent_dim,
         ),
         size=latent_size,

@@ -85,7 +85,7 @@ def calibration_summary(shrinkage, *, clips: int) -> dict:
     return {
         "calibrated_on": shrinkage.calibrated_on,
         "clips": clips,
-        "encoder_share": shrinkage.encoder,
+        "encoder_shares": {str(size): share for size, share in shrinkage.encoder.items()},
         "decoder_shares": {str(size): share for size, share in shrinkage.decoder.items()},
         "magnitude_distances_db": {str(size): row for size, row in shrinkage.distances.items()},
     }

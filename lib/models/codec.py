@@ -27,7 +27,7 @@ from lib.spectral.metrics import log_mel_magnitude_distance_db
 from lib.spectral.representation import SpectrogramRepresentation
 
 SHRINKAGE_FILE = "shrinkage.json"
-ENCODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.5, 1.0)  # encoder residual shares tried
+ENCODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # encoder residual shares tried
 DECODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # decoder residual shares tried
 PCA_TIE_DB = 1e-4  # dB: float rounding between the codec's PCA path and the basis's own projection
 
@@ -36,38 +36,52 @@ PCA_TIE_DB = 1e-4  # dB: float rounding between the codec's PCA path and the bas
 class Shrinkage:
     """Shares of the learned residuals a linear-path codec applies (1: the trained model; 0: PCA).
 
-    ``encoder`` scales the encoder's residual (one value: every latent size is a prefix of the
-    same latent); ``decoder`` maps a latent size to the share of the decoder's residual at
-    that size. ``distances`` records, per size, the calibration's log-mel distances (dB,
-    on magnitudes) of PCA, the full model and the chosen shares.
+    ``encoder`` and ``decoder`` map a latent size to the share of the encoder's and the decoder's
+    residual at that size: a ``k``-number code is the first ``k`` numbers of the latent encoded with
+    the share of size ``k`` (so the sizes' latents are prefixes of one latent only where their
+    encoder shares agree). ``distances`` records, per size, the calibration's log-mel distances
+    (dB, on magnitudes) of PCA, the full model and the chosen shares.
     """
 
-    encoder: float = 1.0
+    encoder: dict[int, float] = field(default_factory=dict)
     decoder: dict[int, float] = field(default_factory=dict)
     calibrated_on: str = ""
     distances: dict[int, dict[str, float]] = field(default_factory=dict)
 
-    def decoder_share(self, size: int) -> float:
-        """The decoder share for ``size`` numbers: that of the smallest calibrated size >= it (else the largest)."""
-        if not self.decoder:
+    @staticmethod
+    def _share(shares: dict[int, float], size: int) -> float:
+        """The share of the smallest calibrated size >= ``size`` (else of the largest); 1 when uncalibrated."""
+        if not shares:
             return 1.0
-        sizes = sorted(self.decoder)
-        return self.decoder[next((known for known in sizes if known >= size), sizes[-1])]
+        sizes = sorted(shares)
+        return shares[next((known for known in sizes if known >= size), sizes[-1])]
+
+    def encoder_share(self, size: int) -> float:
+        """The encoder share for a ``size``-number code."""
+        return self._share(self.encoder, size)
+
+    def decoder_share(self, size: int) -> float:
+        """The decoder share for a ``size``-number code."""
+        return self._share(self.decoder, size)
 
     def save(self, path: str | Path) -> Path:
         """Write as JSON (replacing an earlier calibration of the same model)."""
         content = asdict(self)
-        content["decoder"] = {str(size): share for size, share in self.decoder.items()}
-        content["distances"] = {str(size): row for size, row in self.distances.items()}
+        for name in ("encoder", "decoder", "distances"):
+            content[name] = {str(size): value for size, value in getattr(self, name).items()}
         return save_json(path, content, overwrite=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Shrinkage:
-        """Read a calibration written by :meth:`save`."""
+        """Read a calibration written by :meth:`save` (an older file's single encoder share serves every size)."""
         content = load_json(path)
+        decoder = {int(size): float(share) for size, share in content["decoder"].items()}
+        encoder = content["encoder"]
         return cls(
-            encoder=float(content["encoder"]),
-            decoder={int(size): float(share) for size, share in content["decoder"].items()},
+            encoder={int(size): float(share) for size, share in encoder.items()}
+            if isinstance(encoder, dict)
+            else dict.fromkeys(decoder, float(encoder)),
+            decoder=decoder,
             calibrated_on=content.get("calibrated_on", ""),
             distances={int(size): row for size, row in content.get("distances", {}).items()},
         )
@@ -133,19 +147,26 @@ class LatentCodec:
         """Numbers per latent vector."""
         return int(self.decoder.input_shape[-1])
 
-    def encode_spectrograms(self, spectrograms: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
-        """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)]."""
+    def encode_spectrograms(
+        self, spectrograms: np.ndarray, *, size: int | None = None, batch_size: int = 256
+    ) -> np.ndarray:
+        """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)].
+
+        A calibrated codec encodes with the encoder share of a ``size``-number code (default: the
+        whole latent); decode with the same ``size``. Every number is returned either way.
+        """
         coefficients = self.basis.transform(spectrograms)
         outputs = run_model(self.encoder, coefficients, batch_size=batch_size)
         latents = np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, dtype=np.float32)
-        if self.shrinkage is not None and self.shrinkage.encoder != 1.0:
+        share = 1.0 if self.shrinkage is None else self.shrinkage.encoder_share(size or self.latent_dim)
+        if share != 1.0:
             linear = self.linear_latents(coefficients)
-            latents = linear + np.float32(self.shrinkage.encoder) * (latents - linear)
+            latents = linear + np.float32(share) * (latents - linear)
         return latents
 
-    def encode_audio(self, waveforms: np.ndarray) -> np.ndarray:
-        """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]."""
-        return self.encode_spectrograms(self.representation.forward(waveforms))
+    def encode_audio(self, waveforms: np.ndarray, *, size: int | None = None) -> np.ndarray:
+        """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]; ``size``: see encode_spectrograms."""
+        return self.encode_spectrograms(self.representation.forward(waveforms), size=size)
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None, batch_size: int = 256) -> np.ndarray:
         """Latents [shape=(n, latent_dim)] to spectrograms in [0, 1], keeping the first ``size`` numbers."""
@@ -217,11 +238,10 @@ def calibrate_shrinkage(
 ) -> Shrinkage:
     """Choose how much of the learned residuals to apply, on held-out spectrograms [shape=(n, bins, frames)].
 
-    For each encoder share (``ENCODER_SHRINKAGE_GRID``) every size gets the decoder share
-    (``DECODER_SHRINKAGE_GRID``) with the lowest log-mel distance on the magnitudes; an encoder
-    share counts only if at every size that distance is no worse than PCA's with as many
-    components. Among those, the lowest total wins. Shares 0 and 0 are PCA exactly, so on
-    these clips the calibrated codec is never worse than PCA at any of ``sizes``.
+    Each size gets the pair of shares (encoder share from ``ENCODER_SHRINKAGE_GRID``, decoder share
+    from ``DECODER_SHRINKAGE_GRID``) with the lowest log-mel distance on the magnitudes among the
+    pairs no worse than PCA with as many components. Shares 0 and 0 are PCA exactly, so on these
+    clips the calibrated codec is never worse than PCA at any of ``sizes``.
     """
     if not codec.has_linear_path:
         raise ValueError("calibrate_shrinkage needs an autoencoder built with a linear path (lib.models.autoencoder)")
@@ -229,40 +249,23 @@ def calibrate_shrinkage(
         raise ValueError("calibrate_shrinkage needs at least one held-out spectrogram")
     representation, sizes = codec.representation, sorted(int(size) for size in sizes)
     coefficients = codec.basis.transform(spectrograms)
-    full_latents = np.asarray(codec.encoder.predict(coefficients, verbose=0), dtype=np.float32)
+    full_latents = np.asarray(run_model(codec.encoder, coefficients), dtype=np.float32)
     linear_latents = codec.linear_latents(coefficients)
-    pca = {
-        size: magnitude_distance_db(representation, spectrograms, codec.basis.reconstruct(spectrograms, size))
-        for size in sizes
-    }
-    best: tuple[float, float, dict, dict] | None = None
-    full: dict[int, float] = {}
-    for encoder_share in ENCODER_SHRINKAGE_GRID:
-        latents = linear_latents + np.float32(encoder_share) * (full_latents - linear_latents)
-        shares, distances = {}, {}
-        for size in sizes:
-            kept = truncate_latents(latents, size)
-            decoded = np.asarray(codec.decoder.predict(kept, verbose=0), dtype=np.float32)
+    encoder_shares, decoder_shares, distances = {}, {}, {}
+    for size in sizes:
+        pca = magnitude_distance_db(representation, spectrograms, codec.basis.reconstruct(spectrograms, size))
+        tried = {}
+        for encoder_share in ENCODER_SHRINKAGE_GRID:
+            kept = truncate_latents(linear_latents + np.float32(encoder_share) * (full_latents - linear_latents), size)
+            decoded = np.asarray(run_model(codec.decoder, kept), dtype=np.float32)
             linear = codec.linear_coefficients(kept)
-            tried = {
-                share: magnitude_distance_db(
-                    representation, spectrograms, codec.basis.inverse(linear + np.float32(share) * (decoded - linear))
-                )
-                for share in DECODER_SHRINKAGE_GRID
-            }
-            if encoder_share == 1.0:
-                full[size] = tried[1.0]
-            shares[size] = min(tried, key=tried.get)
-            distances[size] = tried[shares[size]]
-        feasible = all(distances[size] <= pca[size] + PCA_TIE_DB for size in sizes)
-        if feasible and (best is None or sum(distances.values()) < best[0]):
-            best = (sum(distances.values()), encoder_share, shares, distances)
-    if best is None:  # only float rounding can rule out shares 0 and 0 (PCA itself): fall back to them
-        best = (sum(pca.values()), 0.0, dict.fromkeys(sizes, 0.0), dict(pca))
-    _, encoder_share, shares, distances = best
-    return Shrinkage(
-        encoder=encoder_share,
-        decoder=shares,
-        calibrated_on=calibrated_on,
-        distances={size: {"pca": pca[size], "full_model": full[size], "chosen": distances[size]} for size in sizes},
-    )
+            for decoder_share in DECODER_SHRINKAGE_GRID:
+                estimate = codec.basis.inverse(linear + np.float32(decoder_share) * (decoded - linear))
+                tried[encoder_share, decoder_share] = magnitude_distance_db(representation, spectrograms, estimate)
+        allowed = {shares: distance for shares, distance in tried.items() if distance <= pca + PCA_TIE_DB}
+        # Only float rounding can rule out shares 0 and 0 (PCA itself): then PCA it is.
+        (encoder_shares[size], decoder_shares[size]), chosen = (
+            min(allowed.items(), key=lambda item: item[1]) if allowed else ((0.0, 0.0), pca)
+        )
+        distances[size] = {"pca": pca, "full_model": tried[1.0, 1.0], "chosen": chosen}
+    return Shrinkage(encoder=encoder_shares, decoder=decoder_shares, calibrated_on=calibrated_on, distances=distances)

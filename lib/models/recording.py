@@ -68,7 +68,7 @@ class ClipCodec(Protocol):
     @property
     def latent_dim(self) -> int: ...
 
-    def encode_spectrograms(self, spectrograms: np.ndarray) -> np.ndarray: ...
+    def encode_spectrograms(self, spectrograms: np.ndarray, *, size: int | None = None) -> np.ndarray: ...
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray: ...
 
@@ -84,8 +84,8 @@ class PcaCodec:
         """Coefficients of the basis."""
         return self.basis.size
 
-    def encode_spectrograms(self, spectrograms: np.ndarray) -> np.ndarray:
-        """Spectrograms [shape=(n, bins, frames)] to coefficients [shape=(n, basis size)]."""
+    def encode_spectrograms(self, spectrograms: np.ndarray, *, size: int | None = None) -> np.ndarray:
+        """Spectrograms [shape=(n, bins, frames)] to coefficients [shape=(n, basis size)] (every size alike)."""
         return self.basis.transform(spectrograms)
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:
@@ -312,7 +312,7 @@ class _Counted:
 
 
 def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips) -> np.ndarray:
-    latents = codec.encode_spectrograms(codec.representation.forward(np.stack(batch)))
+    latents = codec.encode_spectrograms(codec.representation.forward(np.stack(batch)), size=latent_size)
     if on_clips is not None:
         on_clips(len(batch))
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]

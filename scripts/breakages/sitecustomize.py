@@ -42,8 +42,8 @@ if BREAK and BREAK != "none":
         def key(latents):
             return hashlib.sha1(np.ascontiguousarray(np.asarray(latents, np.float32)).tobytes()).hexdigest()
 
-        def encode_spectrograms(self, spectrograms, *, batch_size=256):
-            latents = encode(self, spectrograms, batch_size=batch_size)
+        def encode_spectrograms(self, spectrograms, *, size=None, batch_size=256):
+            latents = encode(self, spectrograms, size=size, batch_size=batch_size)
             stored[key(latents)] = np.asarray(spectrograms, np.float32)
             return latents
 
