@@ -125,7 +125,8 @@ def stage1(stage: dict) -> list[str]:
     )
     calibration = stage.get("calibration")
     shares = (
-        f"Residual shares calibrated on {calibration['calibrated_on']} ({calibration['clips']} clips), by size: encoder "
+        f"Residual shares calibrated on {calibration['calibrated_on']} ({calibration['clips']} clips), by size: "
+        "encoder "
         + " / ".join(f"{share:g}" for share in calibration["encoder_shares"].values())
         + ", decoder "
         + " / ".join(f"{share:g}" for share in calibration["decoder_shares"].values())
