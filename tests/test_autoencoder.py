@@ -17,7 +17,14 @@ from lib.models.autoencoder import (
     mel_bin_weights,
     truncate_latents,
 )
-from lib.models.codec import LatentCodec, Shrinkage, calibrate_shrinkage, magnitude_distance_db
+from lib.models.codec import (
+    CLIP_SHARES,
+    LatentCodec,
+    Shrinkage,
+    calibrate_shrinkage,
+    clip_distances_db,
+    magnitude_distance_db,
+)
 from lib.models.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
@@ -282,6 +289,31 @@ def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, ba
     assert Shrinkage.load(tmp_path / "shrinkage.json") == shrinkage
     assert shrinkage.decoder_share(3) == shrinkage.decoder[4] and shrinkage.decoder_share(99) == shrinkage.decoder[8]
     assert shrinkage.encoder_share(3) == shrinkage.encoder[4] and shrinkage.encoder_share(99) == shrinkage.encoder[8]
+
+
+def test_choosing_per_clip_codes_no_clip_worse_than_pca(clips, representation, basis):
+    # Noise residuals hurt most clips: coded per clip, each takes the share that serves it, PCA at worst.
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    spectrograms = representation.forward(clips)
+    for size in SMALL.nested_sizes:
+        latents, choices = codec.encode_choosing(spectrograms, size=size, batch_size=5)
+        assert latents.shape == (len(clips), SMALL.latent_dim) and not latents[:, size:].any()
+        assert choices.dtype == np.int8 and set(choices.tolist()) <= set(range(len(CLIP_SHARES)))
+        chosen = clip_distances_db(
+            representation, spectrograms, codec.decode_spectrograms(latents, size=size, choices=choices)
+        )
+        pca = clip_distances_db(representation, spectrograms, basis.reconstruct(spectrograms, size))
+        assert np.all(chosen <= pca + 1e-4), size
+        full_latents = codec.encode_spectrograms(spectrograms)
+        full = clip_distances_db(representation, spectrograms, codec.decode_spectrograms(full_latents, size=size))
+        assert np.all(chosen <= full + 1e-4), size
+        # Share 1 for every clip is the trained model as it stands.
+        everywhere_full = np.full(len(clips), CLIP_SHARES.index(1.0))
+        assert np.allclose(
+            codec.decode_spectrograms(full_latents, size=size, choices=everywhere_full),
+            codec.decode_spectrograms(full_latents, size=size),
+            atol=1e-6,
+        )
 
 
 def test_each_size_encodes_with_its_own_share(tmp_path, clips, representation, basis):

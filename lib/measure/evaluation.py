@@ -28,6 +28,7 @@ from lib.data import analysis
 from lib.data.clips import ClipDataset
 from lib.data.dataset import FAMILIES
 from lib.models import judge, latent
+from lib.models.codec import CHOICE_BITS
 from lib.spectral import metrics
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
@@ -396,17 +397,31 @@ def rate_distortion_sweep(
     """Autoencoder (first ``size`` latent numbers) and PCA (``size`` components) at every size.
 
     ``codec`` is a :class:`lib.models.codec.LatentCodec`; ``waveforms`` [shape=(n, clip_samples)] and their
-    ``spectrograms`` are the clips to compress. Returns (rows as :func:`result_row` makes them, and
-    the decoded audio keyed by (method, size)).
+    ``spectrograms`` are the clips to compress. A codec with a linear path codes each clip with the
+    residual share that serves it best (``LatentCodec.encode_choosing``), and its bitrate counts the
+    ``CHOICE_BITS`` that name the share. Returns (rows as :func:`result_row` makes them, with
+    ``pca_coded_share`` on the autoencoder's: the share of clips coded as PCA; and the decoded
+    audio keyed by (method, size)).
     """
     config = codec.representation.config
     rows, audio = [], {}
     for size in sizes:
-        kbps = bitrate_kbps(size, sample_rate=config.sample_rate, clip_samples=config.clip_samples)
-        audio["autoencoder", size] = codec.decode_audio(codec.encode_spectrograms(spectrograms, size=size), size=size)
+        kbps = {"pca": bitrate_kbps(size, sample_rate=config.sample_rate, clip_samples=config.clip_samples)}
+        kbps["autoencoder"], extra = kbps["pca"], {}
+        if codec.has_linear_path:
+            latents, choices = codec.encode_choosing(spectrograms, size=size)
+            numbers = size + CHOICE_BITS / SAMPLE_BITS
+            kbps["autoencoder"] = bitrate_kbps(
+                numbers, sample_rate=config.sample_rate, clip_samples=config.clip_samples
+            )
+            extra = {"pca_coded_share": float(np.mean(choices == 0)) if len(choices) else float("nan")}
+        else:
+            latents, choices = codec.encode_spectrograms(spectrograms, size=size), None
+        audio["autoencoder", size] = codec.decode_audio(latents, size=size, choices=choices)
         audio["pca", size] = codec.representation.inverse(basis.reconstruct(spectrograms, size))
         for method in ("autoencoder", "pca"):
-            rows.append(result_row(method, size, kbps, waveforms, audio[method, size], sample_rate=config.sample_rate))
+            row = result_row(method, size, kbps[method], waveforms, audio[method, size], sample_rate=config.sample_rate)
+            rows.append(row | extra if method == "autoencoder" else row)
     return rows, audio
 
 

@@ -33,6 +33,7 @@ RATE_DISTORTION_COLUMNS = (
     "spectral_convergence",
     "snr_db",
     "si_sdr_db",
+    "pca_coded_share",
 )
 
 

@@ -30,6 +30,8 @@ SHRINKAGE_FILE = "shrinkage.json"
 ENCODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # encoder residual shares tried
 DECODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # decoder residual shares tried
 PCA_TIE_DB = 1e-4  # dB: float rounding between the codec's PCA path and the basis's own projection
+CLIP_SHARES: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # residual shares a clip may be coded with
+CHOICE_BITS = 3  # bits that name a clip's share among CLIP_SHARES, stored beside its latent
 
 
 @dataclass(frozen=True)
@@ -168,23 +170,82 @@ class LatentCodec:
         """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]; ``size``: see encode_spectrograms."""
         return self.encode_spectrograms(self.representation.forward(waveforms), size=size)
 
-    def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None, batch_size: int = 256) -> np.ndarray:
-        """Latents [shape=(n, latent_dim)] to spectrograms in [0, 1], keeping the first ``size`` numbers."""
+    def decode_spectrograms(
+        self,
+        latents: np.ndarray,
+        *,
+        size: int | None = None,
+        choices: np.ndarray | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
+        """Latents [shape=(n, latent_dim)] to spectrograms in [0, 1], keeping the first ``size`` numbers.
+
+        ``choices`` [shape=(n,), indices into ``CLIP_SHARES``], from :meth:`encode_choosing`, give
+        each clip its own decoder share; without them every clip gets the calibrated share of ``size``.
+        """
         latents = np.asarray(latents, dtype=np.float32)
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
             raise ValueError(f"expected latents of shape (n, {self.latent_dim}), got {latents.shape}")
         if size is not None:
             latents = truncate_latents(latents, size)
         coefficients = run_model(self.decoder, latents, batch_size=batch_size)
-        share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size or self.latent_dim)
-        if share != 1.0:
+        if choices is not None:
+            if not self.has_linear_path:
+                raise ValueError("per-clip shares need an autoencoder built with a linear path")
+            share = np.asarray(CLIP_SHARES, dtype=np.float32)[np.asarray(choices, dtype=np.int64)][:, None]
+        else:
+            share = np.float32(1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size or self.latent_dim))
+        if choices is not None or share != 1.0:
             linear = self.linear_coefficients(latents)
-            coefficients = linear + np.float32(share) * (coefficients - linear)
+            coefficients = linear + share * (coefficients - linear)
         return self.basis.inverse(coefficients)
 
-    def decode_audio(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:
+    def decode_audio(
+        self, latents: np.ndarray, *, size: int | None = None, choices: np.ndarray | None = None
+    ) -> np.ndarray:
         """Latents [shape=(n, latent_dim)] to waveforms [shape=(n, clip_samples)] via Griffin-Lim."""
-        return self.representation.inverse(self.decode_spectrograms(latents, size=size))
+        return self.representation.inverse(self.decode_spectrograms(latents, size=size, choices=choices))
+
+    def encode_choosing(
+        self, spectrograms: np.ndarray, *, size: int, batch_size: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A ``size``-number code per clip with the residual share that serves that clip best (analysis by synthesis).
+
+        Each clip is coded with every share of ``CLIP_SHARES`` (the encoder's and the decoder's
+        residual alike), decoded, and the share whose decoding has the lowest log-mel distance
+        to it (on magnitudes) wins. Share 0 is PCA, so no clip is coded worse than PCA would code
+        it: the codec takes the learned residuals where they help this clip and not elsewhere.
+        Returns the latents [shape=(n, latent_dim), zero beyond ``size``] and the choices
+        [shape=(n,), int8 indices into ``CLIP_SHARES``, ``CHOICE_BITS`` bits each when stored];
+        decode with ``decode_spectrograms(latents, size=size, choices=choices)``.
+        """
+        if not self.has_linear_path:
+            raise ValueError("encode_choosing needs an autoencoder built with a linear path (lib.models.autoencoder)")
+        spectrograms = np.asarray(spectrograms, dtype=np.float32)
+        latents = np.zeros((len(spectrograms), self.latent_dim), dtype=np.float32)
+        choices = np.zeros(len(spectrograms), dtype=np.int8)
+        for start in range(0, len(spectrograms), batch_size):
+            chunk = spectrograms[start : start + batch_size]
+            coefficients = self.basis.transform(chunk)
+            full = np.asarray(run_model(self.encoder, coefficients, batch_size=batch_size), dtype=np.float32)
+            linear = self.linear_latents(coefficients)
+            candidates = np.stack(
+                [truncate_latents(linear + np.float32(share) * (full - linear), size) for share in CLIP_SHARES]
+            )
+            distances = np.stack(
+                [
+                    clip_distances_db(
+                        self.representation,
+                        chunk,
+                        self.decode_spectrograms(candidate, choices=np.full(len(chunk), index), batch_size=batch_size),
+                    )
+                    for index, candidate in enumerate(candidates)
+                ]
+            )
+            chosen = np.argmin(distances, axis=0)
+            choices[start : start + len(chunk)] = chosen
+            latents[start : start + len(chunk)] = candidates[chosen, np.arange(len(chunk))]
+        return latents, choices
 
     @classmethod
     def load(
@@ -216,21 +277,26 @@ def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
     return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
 
 
+def clip_distances_db(
+    representation: SpectrogramRepresentation, reference: np.ndarray, estimate: np.ndarray
+) -> np.ndarray:
+    """Log-mel distance (dB) of each clip [shape=(n,)] between normalised spectrograms [shape=(n, bins, frames)]."""
+    config = representation.config
+    return np.asarray(
+        log_mel_magnitude_distance_db(
+            representation.denormalise(reference),
+            representation.denormalise(estimate),
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+        )
+    )
+
+
 def magnitude_distance_db(
     representation: SpectrogramRepresentation, reference: np.ndarray, estimate: np.ndarray
 ) -> float:
     """Mean log-mel distance (dB) between normalised spectrograms [shape=(n, bins, frames)], before any inversion."""
-    config = representation.config
-    return float(
-        np.mean(
-            log_mel_magnitude_distance_db(
-                representation.denormalise(reference),
-                representation.denormalise(estimate),
-                sample_rate=config.sample_rate,
-                n_fft=config.n_fft,
-            )
-        )
-    )
+    return float(np.mean(clip_distances_db(representation, reference, estimate)))
 
 
 def calibrate_shrinkage(
