@@ -124,6 +124,11 @@ def stage1(stage: dict) -> list[str]:
         else "No held-out programs: the test files were never trained on. "
     )
     calibration = stage.get("calibration")
+    if calibration and "encoder_shares" not in calibration:  # a run from before the encoder's share was per size
+        calibration = {
+            **calibration,
+            "encoder_shares": dict.fromkeys(calibration["decoder_shares"], calibration["encoder_share"]),
+        }
     shares = (
         f"Residual shares calibrated on {calibration['calibrated_on']} ({calibration['clips']} clips), by size: "
         "encoder "
