@@ -14,6 +14,7 @@ from lib.lab import checks, figures, ratchet
 
 sys.path.insert(0, str(PROJ_ROOT / "scripts"))
 import measure_spread
+import refresh_expectations
 import results_table
 
 RECORD = {
@@ -319,3 +320,23 @@ def test_check_outputs_refuse_a_false_claim(tmp_path, monkeypatch):
     with pytest.raises(sync_check_outputs.FalseClaimError, match="the codec beats PCA: False"):
         sync_check_outputs.sync(path)
     assert path.read_text() == before
+
+
+def test_refresh_moves_references_and_leaves_flaky_targets_alone(tmp_path, monkeypatch):
+    record = {"judge": {"accuracy": 0.91}, "targets": {"beats_pca": True, "sometimes": False}}
+    (tmp_path / "01_autoencoder.json").write_text(json.dumps(record))
+    monkeypatch.setattr(refresh_expectations, "metrics_path", lambda notebook, dataset: tmp_path / f"{notebook}.json")
+    flaky = {"figure": "targets.sometimes", "flaky": "false in another seed's run"}
+    current = {
+        "notes": {
+            "01_autoencoder": [
+                {"figure": "judge.accuracy", "reference": 0.97, "better": "higher", "tolerance": 0.03},
+                {"figure": "targets.beats_pca", "expected": True},
+                flaky,
+            ]
+        }
+    }
+    candidate, notes = refresh_expectations.candidate_from_run(current, datasets=("notes",))
+    moved, target, kept = candidate["notes"]["01_autoencoder"]
+    assert moved["reference"] == 0.91 and target == {"figure": "targets.beats_pca", "expected": True}
+    assert kept == flaky and "reference" not in kept and not notes
