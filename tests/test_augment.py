@@ -51,3 +51,27 @@ def test_augmented_clips_are_seeded_and_checked():
     assert augment.source_of({"file": "a.wav"}) == "file:a.wav"
     with pytest.raises(KeyError, match="source"):
         augment.source_of({"pitch": 60})
+
+
+def test_between_clips_join_contiguous_clips_of_one_file_exactly():
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 4 * 100).astype(np.float32)  # one file, 4 clips of 100
+    rows = [{"file": "a.flac", "start_seconds": float(i), "gain": 1.0} for i in range(3)]
+    rows.append({"file": "b.flac", "start_seconds": 0.0, "gain": 1.0})  # another file: no clip across it
+    clips = audio.reshape(4, 100)
+    made = augment.between_clips(clips, rows, clip_seconds=1.0, offsets=(0.25, 0.5))
+    assert made.shape == (4, 100)  # pairs (0, 1) and (1, 2), two offsets each
+    np.testing.assert_array_equal(made[0], audio[25:125])
+    np.testing.assert_array_equal(made[1], audio[50:150])
+    np.testing.assert_array_equal(made[3], audio[150:250])
+
+
+def test_between_clips_skip_gaps_and_rows_without_positions():
+    clips = np.ones((3, 50), np.float32)
+    gap = [{"file": "a", "start_seconds": start} for start in (0.0, 2.0, 3.5)]
+    assert augment.between_clips(clips, gap, clip_seconds=1.0).shape == (0, 50)
+    notes = [{"program": 1, "pitch": 60}] * 3
+    assert augment.between_clips(clips, notes, clip_seconds=1.0).shape == (0, 50)
+    with pytest.raises(ValueError, match="offsets"):
+        augment.between_clips(clips, gap, clip_seconds=1.0, offsets=(1.0,))
+    with pytest.raises(ValueError, match="manifest rows"):
+        augment.between_clips(clips, gap[:2], clip_seconds=1.0)

@@ -1,13 +1,17 @@
 """Training-set augmentation: new material made from the training clips, for models that must generalise.
 
 An autoencoder trained on a few dozen instruments learns their spectra so well that it maps an
-instrument it never heard onto one it knows. Two cheap transformations of the training audio
-widen what it sees without any new data:
+instrument it never heard onto one it knows, and one trained on an hour of music fits its clips
+within a few epochs. Three cheap transformations of the training audio widen what it sees without
+any new data:
 
 * **mixtures** of two clips from different sources (programs, files) at random gains: spectra
   that no single training source has;
 * **pitch shifts by resampling**: a clip played faster or slower moves its partials *and* its
-  formants, which is how a different instrument of the same family often differs.
+  formants, which is how a different instrument of the same family often differs;
+* **windows between clips** of a folder (:func:`between_clips`): a folder's clips are cut end to end,
+  so a window starting inside one clip and ending inside the next is known exactly; the same music
+  framed where no training clip is.
 
 Everything is seeded and computed once per run, in the waveform domain, so the clips go through
 the same representation as real ones.
@@ -79,6 +83,43 @@ def pitch_shifted(waveforms: np.ndarray, *, seed: int) -> np.ndarray:
     for index, (clip, semitones) in enumerate(zip(waveforms, shifts, strict=True)):
         shifted[index] = pitch_shift(clip, float(semitones))
     return shifted
+
+
+def between_clips(
+    waveforms: np.ndarray, rows: Sequence[dict], *, clip_seconds: float, offsets: Sequence[float] = (0.5,)
+) -> np.ndarray:
+    """Clips that start between two consecutive clips of one file [shape=(m, samples)], m <= (n - 1) * len(offsets).
+
+    A folder's clips are cut end to end (``start_seconds`` ``clip_seconds`` apart, one ``gain`` per file),
+    so the audio from inside one clip to inside the next is known exactly: the first clip's tail joined to
+    the second's head. Each offset (a share of the clip, in (0, 1)) gives one such clip per pair: new
+    windows on the same music, framed where no training clip is. Pairs that are not contiguous (a silent
+    clip left out between them, another file, another gain) give none; rows without ``file`` and
+    ``start_seconds`` (the notes) give none at all.
+    """
+    waveforms = _check(waveforms)
+    if len(rows) != len(waveforms):
+        raise ValueError(f"{len(rows)} manifest rows for {len(waveforms)} clips")
+    if any(not 0.0 < offset < 1.0 for offset in offsets):
+        raise ValueError(f"offsets must lie strictly between 0 and 1, got {list(offsets)}")
+    samples = waveforms.shape[1]
+    pairs = [index for index in range(len(rows) - 1) if _contiguous(rows[index], rows[index + 1], clip_seconds)]
+    made = np.empty((len(pairs) * len(offsets), samples), dtype=np.float32)
+    for position, (index, offset) in enumerate((i, o) for i in pairs for o in offsets):
+        cut = int(round(offset * samples))
+        made[position, : samples - cut] = waveforms[index, cut:]
+        made[position, samples - cut :] = waveforms[index + 1, :cut]
+    return made
+
+
+def _contiguous(first: dict, second: dict, clip_seconds: float) -> bool:
+    """Whether ``second``'s clip starts where ``first``'s ends, in the same file at the same gain."""
+    if not all(key in row for row in (first, second) for key in ("file", "start_seconds")):
+        return False
+    if first["file"] != second["file"] or first.get("gain") != second.get("gain"):
+        return False
+    step = float(second["start_seconds"]) - float(first["start_seconds"])
+    return abs(step - clip_seconds) < 1e-6
 
 
 def augmented_clips(waveforms: np.ndarray, groups: Sequence, *, seed: int) -> np.ndarray:
