@@ -303,7 +303,21 @@ def label_stage4(stage: dict) -> list[str]:
         f"requested and measured loudness correlate at {conditional['loudness_db_spearman']:.2f}, brightness at "
         f"{conditional['brightness_octaves_spearman']:.2f}, onset rate at {conditional['onset_rate_spearman']:.2f} "
         f"(Spearman); Fréchet distance {conditional['frechet_distance']:.1f} against a real floor of "
-        f"{conditional['real_floor']:.1f}. Sweeps at the prior's centre, lowest Spearman over the labels: "
+        f"{conditional['real_floor']:.1f}"
+        + (
+            ". The same requests with latents from each label's ex-post Gaussian given the requested attributes "
+            "(`label_prior`): "
+            + (
+                f"label judge {other['label_accuracy_by_label_judge']:.1%}, "
+                if "label_accuracy_by_label_judge" in other
+                else ""
+            )
+            + f"Fréchet {other['frechet_distance']:.1f}, loudness {other['loudness_db_spearman']:.2f}, brightness "
+            f"{other['brightness_octaves_spearman']:.2f}, onset rate {other['onset_rate_spearman']:.2f}"
+            if (other := conditional.get("label_prior"))
+            else ""
+        )
+        + ". Sweeps at the prior's centre, lowest Spearman over the labels: "
         + ", ".join(f"{name} {value:.2f}" for name, value in lowest.items())
         + ".\n",
     ]
@@ -317,7 +331,9 @@ def label_stage4(stage: dict) -> list[str]:
         + " | onset correlation with the source | chroma correlation |",
         "|---|" + "---|" * (len(judges) + 2),
     ]
-    for name in ("condition_swap", "mean_vector", "source_reconstruction", "random_target_clip"):
+    for name in ("condition_swap", "matched_swap", "mean_vector", "source_reconstruction", "random_target_clip"):
+        if name not in transfer:  # a record from before the matched swap
+            continue
         row = transfer[name]
         shares = [row["target_share_by_label_judge"]] if by_label_judge else []
         shares.append(row["target_share"])
@@ -421,15 +437,24 @@ def genre_stage_block(data: dict) -> str:
     lines += [
         "",
         f"Genre-conditioned generation ({conditional['epochs']} epochs of the conditional VAE): the judge puts "
-        f"**{conditional['requested_genre_share']:.0%}** of the samples on the requested genre.\n",
+        f"**{conditional['requested_genre_share']:.0%}** of the samples on the requested genre"
+        + (
+            f" (latents from {conditional['prior']}; from N(0, I): "
+            f"{conditional['standard_prior']['requested_genre_share']:.0%}).\n"
+            if "standard_prior" in conditional
+            else ".\n"
+        ),
         "| genre | requested genre share | Fréchet distance to the genre's test phrases | real floor |",
         "|---|---|---|---|",
     ]
+    standard = conditional.get("standard_prior")
     for genre in genres:
-        lines.append(
-            f"| {genre} | {conditional['requested_genre_share_by_genre'][genre]:.0%} | "
-            f"{conditional['frechet_by_genre'][genre]:.1f} | {conditional['real_floor_by_genre'][genre]:.1f} |"
-        )
+        share = f"{conditional['requested_genre_share_by_genre'][genre]:.0%}"
+        frechet = f"{conditional['frechet_by_genre'][genre]:.1f}"
+        if standard:  # the N(0, I) figure beside the ex-post prior's
+            share += f" (N(0, I): {standard['requested_genre_share_by_genre'][genre]:.0%})"
+            frechet += f" (N(0, I): {standard['frechet_by_genre'][genre]:.1f})"
+        lines.append(f"| {genre} | {share} | {frechet} | {conditional['real_floor_by_genre'][genre]:.1f} |")
     lines += [
         "",
         f"Genre style transfer ({transfer['pairs']} transfers: test phrases, each to every other genre); correlations "
@@ -439,6 +464,7 @@ def genre_stage_block(data: dict) -> str:
     ]
     for name in (
         "condition_swap",
+        "matched_swap",
         "mean_vector",
         "random_target_phrase",
         "target_average_phrase",

@@ -1,4 +1,4 @@
-"""The ex-post mixture prior: sampling statistics, density, fitting, plain-array storage."""
+"""The ex-post priors: the mixture (sampling, density, fitting, plain-array storage) and the per-label Gaussians."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lib.models.priors import MixturePrior
+from lib.models.priors import LabelGaussians, MixturePrior
 
 
 def _two_clusters(count: int, seed: int) -> np.ndarray:
@@ -64,3 +64,66 @@ def test_save_and_load_without_pickle(tmp_path):
     assert np.array_equal(loaded.sample(5, seed=7), prior.sample(5, seed=7))
     with pytest.raises(FileExistsError):
         prior.save(tmp_path / "prior")
+
+
+def _two_labels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    first = rng.multivariate_normal([0.0, 0.0, 0.0], np.diag([1.0, 0.25, 4.0]), size=4000)
+    second = rng.multivariate_normal([3.0, -1.0, 0.5], [[2.0, 0.8, 0.0], [0.8, 1.0, 0.0], [0.0, 0.0, 0.5]], size=4000)
+    return np.concatenate([first, second]), np.array(["a"] * 4000 + ["b"] * 4000)
+
+
+def test_label_gaussians_sample_where_each_label_lies():
+    latents, labels = _two_labels(np.random.default_rng(0))
+    gaussians = LabelGaussians.fit(latents, labels, ("a", "b"))
+    drawn = gaussians.sample("b", 20000, seed=1)
+    np.testing.assert_allclose(drawn.mean(axis=0), [3.0, -1.0, 0.5], atol=0.08)
+    np.testing.assert_allclose(np.cov(drawn, rowvar=False), gaussians.covariances[1], atol=0.1)
+    pooled = LabelGaussians.fit(latents, labels, ("a", "missing"))  # too few latents: the Gaussian of them all
+    np.testing.assert_allclose(pooled.means[1], latents.mean(axis=0))
+    with pytest.raises(ValueError, match="at least 2"):
+        LabelGaussians.fit(latents[:1], labels[:1], ("a",))
+
+
+def test_label_gaussians_transport_moves_one_cloud_onto_the_other_and_keeps_order():
+    latents, labels = _two_labels(np.random.default_rng(0))
+    gaussians = LabelGaussians.fit(latents, labels, ("a", "b"))
+    sources = latents[labels == "a"]
+    moved = gaussians.transport(sources, ["a"] * len(sources), ["b"] * len(sources))
+    np.testing.assert_allclose(moved.mean(axis=0), gaussians.means[1], atol=1e-3)
+    np.testing.assert_allclose(np.cov(moved, rowvar=False), gaussians.covariances[1], atol=1e-3)
+    matrix = gaussians.transport_map("a", "b")
+    np.testing.assert_allclose(matrix, matrix.T, atol=1e-9)  # the optimal map is a symmetric positive definite one
+    assert np.all(np.linalg.eigvalsh(matrix) > 0)
+    np.testing.assert_allclose(gaussians.transport_map("a", "a"), np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(gaussians.transport(sources[:5], ["a"] * 5, ["a"] * 5), sources[:5], atol=1e-5)
+
+
+def test_label_gaussians_draw_each_request_from_its_label():
+    latents, labels = _two_labels(np.random.default_rng(0))
+    gaussians = LabelGaussians.fit(latents, labels, ("a", "b"))
+    drawn = gaussians.sample_labels(["b", "a"] * 3000, seed=2)
+    np.testing.assert_allclose(drawn[0::2].mean(axis=0), gaussians.means[1], atol=0.1)
+    np.testing.assert_allclose(drawn[1::2].mean(axis=0), gaussians.means[0], atol=0.1)
+    with pytest.raises(ValueError, match="no Gaussian"):
+        gaussians.sample_labels(["c"])
+
+
+def test_label_gaussians_draw_latents_that_agree_with_the_covariates_asked_for():
+    rng = np.random.default_rng(3)
+    covariates = rng.standard_normal((6000, 1))  # e.g. a standardised loudness
+    latents = np.concatenate(
+        [2.0 * covariates + 0.1 * rng.standard_normal((6000, 1)), rng.standard_normal((6000, 1))], 1
+    )
+    labels = np.array(["a", "b"] * 3000)
+    latents[labels == "b", 1] += 5.0
+    gaussians = LabelGaussians.fit(latents, labels, ("a", "b"), covariates=covariates)
+    asked = np.full((4000, 1), 1.5)
+    drawn = gaussians.sample("b", 4000, seed=1, covariates=asked)
+    np.testing.assert_allclose(drawn.mean(axis=0), [3.0, 5.0], atol=0.06)  # 2 x 1.5, and label b's offset
+    assert drawn[:, 0].std() < 0.15  # the covariate pins the first number down
+    with pytest.raises(ValueError, match="covariates of shape"):
+        gaussians.sample("b", 3, seed=1)
+    sources, source_covariates = latents[labels == "a"][:4], covariates[labels == "a"][:4]
+    moved = gaussians.transport(sources, ["a"] * 4, ["b"] * 4, covariates=source_covariates)
+    np.testing.assert_allclose(moved[:, 1] - sources[:, 1], 5.0, atol=0.2)  # moved by the labels' difference
+    np.testing.assert_allclose(moved[:, 0], sources[:, 0], atol=0.2)  # what the covariate says stays

@@ -196,6 +196,13 @@ def test_genre_and_recording_targets():
     }
     targets = records.genre_targets(reconstruction, judge_accuracy=0.81, requested_share=0.7, transfer=transfer)
     assert all(targets.values())
+    # With a matched swap in the record, the transfer targets judge it, not the plain condition swap.
+    transfer["matched_swap"] = {"target_share": 0.55, "onset_correlation": 0.3, "chroma_correlation": 0.4}
+    assert records.transfer_method(transfer) == "matched_swap"
+    judged = records.genre_targets(reconstruction, judge_accuracy=0.81, requested_share=0.7, transfer=transfer)
+    assert not judged["transfer_target_share_at_least_0_6"]
+    assert judged["transfer_keeps_more_than_a_random_target_phrase"]
+    del transfer["matched_swap"]
     reconstruction[0]["log_mel_distance_db"] = 5.6
     assert not records.genre_targets(reconstruction, judge_accuracy=0.81, requested_share=0.7, transfer=transfer)[
         "autoencoder_never_worse_than_pca"

@@ -162,6 +162,13 @@ def vae_record(
     }
 
 
+def transfer_method(transfer: dict) -> str:
+    """The transfer a label-transfer record's targets judge: the matched swap (the latent moved between the
+    labels' ex-post Gaussians, then decoded under the target label) where the record has it, else the plain
+    condition swap (records made before the matched swap, and the notes' family swap)."""
+    return "matched_swap" if "matched_swap" in transfer else "condition_swap"
+
+
 def genre_targets(
     reconstruction: list[dict], *, judge_accuracy: float | None, requested_share: float | None, transfer: dict
 ) -> dict[str, bool]:
@@ -186,7 +193,7 @@ def genre_targets(
     if requested_share is not None:
         targets["requested_genre_share_at_least_0_7"] = bool(requested_share >= 0.7)
     if "skipped" not in transfer:
-        swap, random_phrase = transfer["condition_swap"], transfer["random_target_phrase"]
+        swap, random_phrase = transfer[transfer_method(transfer)], transfer["random_target_phrase"]
         targets["transfer_target_share_at_least_0_6"] = bool(swap["target_share"] >= 0.6)
         targets["transfer_keeps_more_than_a_random_target_phrase"] = bool(
             swap["onset_correlation"] > random_phrase["onset_correlation"]
@@ -355,7 +362,7 @@ def label_control(
             **targets,
         }
     if "skipped" not in transfer:
-        swap, random_clip = transfer["condition_swap"], transfer["random_target_clip"]
+        swap, random_clip = transfer[transfer_method(transfer)], transfer["random_target_clip"]
         targets["transfer_target_share_at_least_0_6"] = swap["target_share_by_label_judge"] >= 0.6
         targets["transfer_keeps_more_than_a_random_target_clip"] = bool(
             swap["onset_correlation"] > random_clip["onset_correlation"]

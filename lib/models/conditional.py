@@ -367,8 +367,11 @@ class ConditionalCodec:
 
     def encode_spectrograms(self, spectrograms: np.ndarray, conditions: np.ndarray) -> np.ndarray:
         """Posterior means [shape=(n, latent_dim)] of spectrograms [shape=(n, bins, frames)] under their conditions."""
-        inputs = model_inputs(self.basis.transform(spectrograms), conditions)
-        mean, _, _ = self.model.encoder.predict(inputs, batch_size=512, verbose=0)
+        return self.encode_coefficients(self.basis.transform(spectrograms), conditions)
+
+    def encode_coefficients(self, coefficients: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        """Posterior means [shape=(n, latent_dim)] of coefficients [shape=(n, basis_size)] under their conditions."""
+        mean, _, _ = self.model.encoder.predict(model_inputs(coefficients, conditions), batch_size=512, verbose=0)
         return np.asarray(mean, dtype=np.float32)
 
     def decode_coefficients(self, latents: np.ndarray, conditions: np.ndarray) -> np.ndarray:

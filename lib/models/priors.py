@@ -114,3 +114,131 @@ class MixturePrior:
         folder = Path(folder)
         load_json(folder / "prior.json")  # fails clearly when the folder holds no prior
         return cls(*(load_npy(folder / f"{name}.npy") for name in ("weights", "means", "covariances")))
+
+
+def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
+    """``matrix ** power`` for a symmetric positive definite matrix [shape=(d, d)], by its eigenvectors."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.maximum(values, 1e-12) ** power) @ vectors.T
+
+
+@dataclass
+class LabelGaussians:
+    """One full-covariance Gaussian per label over latents: where an encoder puts each label's clips.
+
+    ``names`` [labels]; ``means`` [shape=(labels, latent_dim + c)]; ``covariances`` [shape=(labels,
+    latent_dim + c, latent_dim + c)]; the last ``c`` numbers are covariates (e.g. a clip's measured
+    loudness, brightness and onset rate, standardised) when the Gaussians were fitted with them, and
+    ``latent_dim`` says where the latent ends. Sampling a label's Gaussian draws latents where that
+    label's training clips lie (an ex-post prior per label, as :class:`MixturePrior` is one for the
+    whole set), where a conditional model's N(0, I) assumes every label fills the same space; with
+    covariates, the latent is drawn given them (Gaussian conditioning), so that it agrees with the
+    attributes a request asks for. :meth:`transport` moves latents of one label to another by the
+    optimal-transport map between their Gaussians: the map that moves them least, so a latent keeps
+    its place within its label's cloud (as whitening and colouring does in image style transfer).
+    """
+
+    names: tuple[str, ...]
+    means: np.ndarray
+    covariances: np.ndarray
+    latent_dim: int
+
+    @classmethod
+    def fit(
+        cls,
+        latents: np.ndarray,
+        labels: np.ndarray,
+        names: tuple[str, ...] | list[str],
+        *,
+        covariates: np.ndarray | None = None,
+        regularisation: float = 1e-4,
+    ) -> LabelGaussians:
+        """Mean and covariance (plus ``regularisation`` on the diagonal) of each label's latents [shape=(n, d)],
+        joined by their ``covariates`` [shape=(n, c)] when given; a label with fewer than two latents gets the
+        Gaussian of all of them."""
+        latents, labels = np.asarray(latents, dtype=np.float64), np.asarray(labels)
+        if latents.ndim != 2 or len(latents) != len(labels):
+            raise ValueError(f"need latents of shape (n, d) and n labels, got {latents.shape} and {len(labels)}")
+        joint = latents
+        if covariates is not None:
+            covariates = np.asarray(covariates, dtype=np.float64)
+            if covariates.ndim != 2 or len(covariates) != len(latents):
+                raise ValueError(f"need covariates of shape ({len(latents)}, c), got {covariates.shape}")
+            joint = np.concatenate([latents, covariates], axis=1)
+        means, covariances = [], []
+        if len(joint) < 2:
+            raise ValueError(f"a Gaussian needs at least 2 latents, got {len(joint)}")
+        for name in names:
+            members = joint[labels == name]
+            if len(members) < 2:  # too few to fit (a label with one training clip): every label's clips together
+                members = joint
+            means.append(members.mean(axis=0))
+            covariances.append(np.cov(members, rowvar=False) + regularisation * np.eye(joint.shape[1]))
+        return cls(tuple(names), np.stack(means), np.stack(covariances), int(latents.shape[1]))
+
+    def _given(self, name: str, covariates: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Label ``name``'s latent means [shape=(count, d)] given ``covariates`` [shape=(count, c)], and the
+        latent covariance given them [shape=(d, d)] (the same for every covariate value)."""
+        if name not in self.names:
+            raise ValueError(f"no Gaussian for label {name!r}; known: {list(self.names)}")
+        index, d = self.names.index(name), self.latent_dim
+        mean, covariance = self.means[index], self.covariances[index]
+        if mean.shape[0] == d:
+            if covariates is not None:
+                raise ValueError("these Gaussians were fitted without covariates")
+            return np.tile(mean, (count, 1)), covariance
+        if covariates is None or np.shape(covariates) != (count, mean.shape[0] - d):
+            raise ValueError(f"need covariates of shape ({count}, {mean.shape[0] - d}), got {np.shape(covariates)}")
+        gain = np.linalg.solve(covariance[d:, d:], covariance[d:, :d]).T  # [shape=(d, c)]
+        given = mean[:d] + (np.asarray(covariates, dtype=np.float64) - mean[d:]) @ gain.T
+        return given, covariance[:d, :d] - gain @ covariance[d:, :d]
+
+    def sample(self, name: str, count: int, *, seed: int = 0, covariates: np.ndarray | None = None) -> np.ndarray:
+        """``count`` latents [shape=(count, latent_dim)] drawn from label ``name``'s Gaussian (given ``covariates``
+        [shape=(count, c)] when the Gaussians hold them)."""
+        means, covariance = self._given(name, covariates, count)
+        noise = np.random.default_rng(seed).standard_normal((count, self.latent_dim))
+        return (means + noise @ np.linalg.cholesky(covariance).T).astype(np.float32)
+
+    def sample_labels(self, labels: list[str], *, seed: int = 0, covariates: np.ndarray | None = None) -> np.ndarray:
+        """One latent per entry of ``labels`` [shape=(n, latent_dim)], each drawn from its label's Gaussian (given
+        its row of ``covariates`` [shape=(n, c)] when the Gaussians hold them)."""
+        labels = [str(label) for label in labels]
+        unknown = sorted(set(labels) - set(self.names))
+        if unknown:
+            raise ValueError(f"no Gaussian for label(s) {unknown}; known: {list(self.names)}")
+        drawn = np.zeros((len(labels), self.latent_dim), dtype=np.float32)
+        for index, name in enumerate(self.names):
+            positions = [position for position, label in enumerate(labels) if label == name]
+            if positions:
+                given = None if covariates is None else np.asarray(covariates)[positions]
+                drawn[positions] = self.sample(name, len(positions), seed=seed + index, covariates=given)
+        return drawn
+
+    def transport_map(self, source: str, target: str) -> np.ndarray:
+        """The matrix ``A`` of the optimal-transport map ``z -> mean_t + A (z - mean_s)`` [shape=(d, d)] from
+        label ``source``'s latent Gaussian to ``target``'s (given the covariates, when they are held):
+        ``A = S^-1/2 (S^1/2 T S^1/2)^1/2 S^-1/2``."""
+        count, width = 1, self.means.shape[1] - self.latent_dim
+        covariates = np.zeros((count, width)) if width else None
+        first, second = self._given(source, covariates, count)[1], self._given(target, covariates, count)[1]
+        root, inverse_root = _symmetric_power(first, 0.5), _symmetric_power(first, -0.5)
+        return inverse_root @ _symmetric_power(root @ second @ root, 0.5) @ inverse_root
+
+    def transport(
+        self, latents: np.ndarray, sources: list[str], targets: list[str], *, covariates: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Latents [shape=(n, d)] of labels ``sources`` moved to labels ``targets`` (one pair per latent), given each
+        latent's row of ``covariates`` [shape=(n, c)] when the Gaussians hold them (a label swap keeps them)."""
+        latents = np.asarray(latents, dtype=np.float64)
+        if latents.ndim != 2 or not len(latents) == len(sources) == len(targets):
+            raise ValueError(
+                f"need one source and target label per latent, got {latents.shape}, {len(sources)}, {len(targets)}"
+            )
+        moved = np.empty_like(latents)
+        for index, (source, target) in enumerate(zip(sources, targets, strict=True)):
+            given = None if covariates is None else np.asarray(covariates)[index : index + 1]
+            source_mean = self._given(source, given, 1)[0][0]
+            target_mean = self._given(target, given, 1)[0][0]
+            moved[index] = target_mean + self.transport_map(source, target) @ (latents[index] - source_mean)
+        return moved.astype(np.float32)
