@@ -133,3 +133,24 @@ def source_of(row: dict) -> str:
         if key in row:
             return f"{key}:{row[key]}"
     raise KeyError(f"manifest row has no program, file or score to tell its source: {sorted(row)}")
+
+
+def training_extras(
+    waveforms: np.ndarray,
+    rows: Sequence[dict],
+    *,
+    seed: int,
+    clip_seconds: float,
+    mix_and_shift: bool = True,
+    between_offsets: Sequence[float] = (),
+) -> np.ndarray:
+    """Every extra training clip made from the clips held [shape=(m, samples)]: a mixture and a pitch shift per
+    clip (:func:`augmented_clips`, when ``mix_and_shift``), then the windows between consecutive clips of a file
+    at ``between_offsets`` (:func:`between_clips`; none for the notes, whose clips are not cut end to end)."""
+    waveforms = _check(waveforms)
+    parts = [np.zeros((0, waveforms.shape[1]), np.float32)]
+    if mix_and_shift:
+        parts.append(augmented_clips(waveforms, [source_of(row) for row in rows], seed=seed))
+    if between_offsets:
+        parts.append(between_clips(waveforms, rows, clip_seconds=clip_seconds, offsets=between_offsets))
+    return np.concatenate(parts)
