@@ -176,22 +176,31 @@ class LabelGaussians:
             covariances.append(np.cov(members, rowvar=False) + regularisation * np.eye(joint.shape[1]))
         return cls(tuple(names), np.stack(means), np.stack(covariances), int(latents.shape[1]))
 
-    def _given(self, name: str, covariates: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Label ``name``'s latent means [shape=(count, d)] given ``covariates`` [shape=(count, c)], and the
-        latent covariance given them [shape=(d, d)] (the same for every covariate value)."""
+    def _conditional(self, name: str) -> tuple[int, np.ndarray | None, np.ndarray]:
+        """Label ``name``'s index, the gain [shape=(d, c)] that maps covariates (less their mean) to the latent's
+        mean (None without covariates), and the latent's covariance given the covariates [shape=(d, d)] (the
+        same for every covariate value)."""
         if name not in self.names:
             raise ValueError(f"no Gaussian for label {name!r}; known: {list(self.names)}")
         index, d = self.names.index(name), self.latent_dim
-        mean, covariance = self.means[index], self.covariances[index]
-        if mean.shape[0] == d:
+        covariance = self.covariances[index]
+        if covariance.shape[0] == d:
+            return index, None, covariance
+        gain = np.linalg.solve(covariance[d:, d:], covariance[d:, :d]).T
+        return index, gain, covariance[:d, :d] - gain @ covariance[d:, :d]
+
+    def _given(self, name: str, covariates: np.ndarray | None, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Label ``name``'s latent means [shape=(count, d)] given ``covariates`` [shape=(count, c)], and the
+        latent covariance given them [shape=(d, d)]."""
+        index, gain, covariance = self._conditional(name)
+        mean, d = self.means[index], self.latent_dim
+        if gain is None:
             if covariates is not None:
                 raise ValueError("these Gaussians were fitted without covariates")
             return np.tile(mean, (count, 1)), covariance
         if covariates is None or np.shape(covariates) != (count, mean.shape[0] - d):
             raise ValueError(f"need covariates of shape ({count}, {mean.shape[0] - d}), got {np.shape(covariates)}")
-        gain = np.linalg.solve(covariance[d:, d:], covariance[d:, :d]).T  # [shape=(d, c)]
-        given = mean[:d] + (np.asarray(covariates, dtype=np.float64) - mean[d:]) @ gain.T
-        return given, covariance[:d, :d] - gain @ covariance[d:, :d]
+        return mean[:d] + (np.asarray(covariates, dtype=np.float64) - mean[d:]) @ gain.T, covariance
 
     def sample(self, name: str, count: int, *, seed: int = 0, covariates: np.ndarray | None = None) -> np.ndarray:
         """``count`` latents [shape=(count, latent_dim)] drawn from label ``name``'s Gaussian (given ``covariates``
@@ -219,9 +228,7 @@ class LabelGaussians:
         """The matrix ``A`` of the optimal-transport map ``z -> mean_t + A (z - mean_s)`` [shape=(d, d)] from
         label ``source``'s latent Gaussian to ``target``'s (given the covariates, when they are held):
         ``A = S^-1/2 (S^1/2 T S^1/2)^1/2 S^-1/2``."""
-        count, width = 1, self.means.shape[1] - self.latent_dim
-        covariates = np.zeros((count, width)) if width else None
-        first, second = self._given(source, covariates, count)[1], self._given(target, covariates, count)[1]
+        first, second = self._conditional(source)[2], self._conditional(target)[2]
         root, inverse_root = _symmetric_power(first, 0.5), _symmetric_power(first, -0.5)
         return inverse_root @ _symmetric_power(root @ second @ root, 0.5) @ inverse_root
 
@@ -236,9 +243,10 @@ class LabelGaussians:
                 f"need one source and target label per latent, got {latents.shape}, {len(sources)}, {len(targets)}"
             )
         moved = np.empty_like(latents)
-        for index, (source, target) in enumerate(zip(sources, targets, strict=True)):
-            given = None if covariates is None else np.asarray(covariates)[index : index + 1]
-            source_mean = self._given(source, given, 1)[0][0]
-            target_mean = self._given(target, given, 1)[0][0]
-            moved[index] = target_mean + self.transport_map(source, target) @ (latents[index] - source_mean)
+        for pair in dict.fromkeys(zip(sources, targets, strict=True)):  # each pair's map once, for all its latents
+            rows = [index for index, key in enumerate(zip(sources, targets)) if key == pair]
+            given = None if covariates is None else np.asarray(covariates)[rows]
+            source_means = self._given(pair[0], given, len(rows))[0]
+            target_means = self._given(pair[1], given, len(rows))[0]
+            moved[rows] = target_means + (latents[rows] - source_means) @ self.transport_map(*pair).T
         return moved.astype(np.float32)
