@@ -165,6 +165,21 @@ def stage2(stage: dict) -> list[str]:
             + (f" (the real families differ by {real:+,.0f} Hz)" if real is not None else "")
             + ";"
         )
+    for name, effect in stage.get("attribute_maps", {}).items():
+        within = effect["f0_shift_within_1_semitone_of_12_share"]
+        lines.append(
+            f"- {name} map ({effect['clips']} clips): median f0 shift {effect['f0_shift_semitones_median']:+.1f} "
+            f"semitones ({within:.0%} within one semitone of +12), RMS {effect['rms_change_db_mean']:+.1f} dB, "
+            f"spectral centroid {effect['centroid_change_hz_mean']:+,.0f} Hz;"
+        )
+    real = stage.get("octave_up_against_real")
+    if real:
+        lines.append(
+            f"- against the real notes an octave up ({real['pairs']} test pairs, log-mel distance): the map lands "
+            f"{real['map_db']:.2f} dB from them, the vector {real['vector_db']:.2f} dB; the source notes themselves "
+            f"lie {real['source_clip_db']:.2f} dB away and the codec's own reconstructions "
+            f"{real['target_reconstruction_db']:.2f} dB;"
+        )
     hybrid = stage["hybrids_50_50"]
     noise = stage["noise_sweep"]
     lines += [
@@ -252,6 +267,11 @@ def stage4(stage: dict) -> list[str]:
     edits = {
         "octave up, condition": stage["octave_up"]["condition"],
         "octave up, stage-2 attribute vector": stage["octave_up"]["attribute_vector"],
+        **(
+            {"octave up, stage-2 attribute map": stage["octave_up"]["attribute_map"]}
+            if "attribute_map" in stage["octave_up"]
+            else {}
+        ),
         "timbre transfer, condition swap": stage["transfer"]["condition_swap"],
         "timbre transfer, stage-2 family vector": stage["transfer"]["attribute_vector"],
         "timbre transfer, pitch-shuffled control": stage["transfer"]["pitch_shuffled_control"],

@@ -24,6 +24,22 @@ def test_pitch_shift_moves_the_fundamental_and_keeps_the_length(semitones):
     assert _peak_hz(shifted) == pytest.approx(expected, abs=3.0)
 
 
+def test_shift_keeping_time_moves_the_notes_and_keeps_their_timing():
+    tone = harmonic_tone(220.0)
+    burst = np.where(np.arange(len(tone)) < len(tone) // 2, tone, 0).astype(np.float32)  # sounds in the first half
+    shifted = augment.shifted_keeping_time(np.stack([tone, burst]), 12.0, sample_rate=16_000)
+    assert shifted.shape == (2, len(tone)) and shifted.dtype == np.float32
+    assert _peak_hz(shifted[0]) == pytest.approx(440.0, abs=3.0)
+    half = len(tone) // 2  # resampling would squeeze the burst into the first quarter; this keeps it in the half
+    energy = np.square(shifted[1])
+    assert (
+        energy[: half - 1600].sum() > 0.9 * energy.sum() * (half - 1600) / half
+        and energy[half + 1600 :].sum() < 0.01 * energy.sum()
+    )
+    with pytest.raises(AudioInputError):
+        augment.shifted_keeping_time(np.zeros(10), 12.0, sample_rate=16_000)
+
+
 def test_mixtures_pair_different_sources_and_stay_below_full_scale():
     clips = np.stack([harmonic_tone(frequency) * 3 for frequency in (110, 220, 330, 440, 550, 660)])
     groups = ["a", "a", "a", "b", "b", "b"]

@@ -116,6 +116,32 @@ def test_attribute_effect_measures_pitch_and_level():
     assert louder["f0_shift_semitones_median"] == pytest.approx(0.0, abs=0.1)
 
 
+class _WaveformCodec:
+    """A codec whose latent is the waveform itself: exact reconstructions."""
+
+    def encode_audio(self, waveforms):
+        return np.asarray(waveforms, np.float32)
+
+    def decode_audio(self, latents):
+        return np.asarray(latents, np.float32)
+
+
+def test_edits_against_targets_measure_each_edit_beside_no_edit_and_the_codec_floor():
+    sources = np.stack([harmonic_tone(220.0), harmonic_tone(220.0)])
+    targets = np.stack([harmonic_tone(440.0), harmonic_tone(440.0)])
+    edits = {"none": np.zeros(sources.shape[1], np.float32), "exact": targets[0] - sources[0]}
+    figures = evaluation.edits_against_targets(
+        _WaveformCodec(), sources, sources, targets, edits, sample_rate=SAMPLE_RATE
+    )
+    assert figures["pairs"] == 2 and figures["target_reconstruction_db"] == pytest.approx(0.0, abs=1e-3)
+    assert figures["none_db"] == pytest.approx(figures["source_clip_db"]) and figures["source_clip_db"] > 5
+    assert figures["exact_db"] == pytest.approx(0.0, abs=0.1)
+    with pytest.raises(ValueError, match="as many targets"):
+        evaluation.edits_against_targets(
+            _WaveformCodec(), sources, sources, targets[:1], edits, sample_rate=SAMPLE_RATE
+        )
+
+
 def test_identity_autoencoder_equals_pca_in_the_sweep():
     from lib.models.codec import LatentCodec
     from lib.spectral.basis import SpectralBasis

@@ -25,6 +25,7 @@ from lib.lab.explorer import (
     default_conditional_explorer,
     spectrograms_differ,
 )
+from lib.models import latent
 from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
 from lib.models.codec import LatentCodec
 from lib.models.conditional import ConditionalCodec, ConditionSpace, build_conditional_vae
@@ -113,7 +114,9 @@ def explorer(smoke_dataset, model_folder):
     clips, rows = smoke_dataset.split("test")
     train_latents = codec.encode_audio(smoke_dataset.split("train")[0])
     vector = np.ones(codec.latent_dim, dtype=np.float32)
-    return LatentExplorer(codec, clips[:4], [str(row["pitch"]) for row in rows[:4]], train_latents, {"up": vector})
+    doubling = latent.LatentMap(2 * np.eye(codec.latent_dim, dtype=np.float32), vector, ridge=0.0, pairs=0)
+    attributes = {"up": vector, "doubled": doubling}
+    return LatentExplorer(codec, clips[:4], [str(row["pitch"]) for row in rows[:4]], train_latents, attributes)
 
 
 def test_edited_latent_follows_the_controls(explorer):
@@ -122,6 +125,8 @@ def test_edited_latent_follows_the_controls(explorer):
     assert np.allclose(explorer.edited_latent(ExplorerSettings(0, 1, mix=1.0)), second, atol=1e-5)
     moved = explorer.edited_latent(ExplorerSettings(0, 1, attributes={"up": 0.5}))
     assert np.allclose(moved, first + 0.5, atol=1e-5)
+    mapped = explorer.edited_latent(ExplorerSettings(0, 1, attributes={"doubled": 0.5}))  # halfway to 2 z + 1
+    assert np.allclose(mapped, first + 0.5 * (first + 1), atol=1e-4)
     along = explorer.edited_latent(ExplorerSettings(0, 1, directions=[1.0]))
     assert np.linalg.norm(along - first) == pytest.approx(explorer.directions.spread[0], rel=1e-4)
     noisy = explorer.edited_latent(ExplorerSettings(0, 1, noise=1.0))
@@ -149,6 +154,8 @@ def test_widget_updates_on_slider_change(explorer):
     mix_slider = next(child for child in controls.children if getattr(child, "description", "") == "A → B")
     mix_slider.value = 1.0
     assert image.value != before_image and player.value != before_audio
+    sliders = {child.description: child for child in controls.children if hasattr(child, "min")}
+    assert (sliders["up"].min, sliders["up"].max, sliders["doubled"].min, sliders["doubled"].max) == (-2, 2, 0, 1)
 
 
 def _free_port() -> int:

@@ -105,6 +105,41 @@ def labelled_notes() -> tuple[np.ndarray, list[dict], np.ndarray]:
     return np.array(latents, np.float32), rows, np.array(waveforms, np.float32)
 
 
+def test_latent_map_recovers_an_affine_map_and_chooses_its_penalty_on_held_out_pairs():
+    rng = np.random.default_rng(0)
+    weights, offset = rng.standard_normal((6, 6)).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    sources = rng.standard_normal((300, 6)).astype(np.float32)
+    targets = sources @ weights + offset + 0.01 * rng.standard_normal((300, 6)).astype(np.float32)
+    fitted = latent.fit_latent_map(sources, targets)
+    assert fitted.ridge == min(latent.RIDGES) and fitted.pairs == 300  # exact pairs: the least penalty wins
+    np.testing.assert_allclose(fitted.weights, weights, atol=0.02)
+    np.testing.assert_allclose(fitted.offset, offset, atol=0.02)
+    np.testing.assert_allclose(fitted.apply(sources[:3], 0.0), sources[:3])
+    np.testing.assert_allclose(fitted.apply(sources[:3], 0.5), (sources[:3] + fitted.apply(sources[:3])) / 2, atol=1e-5)
+    np.testing.assert_allclose(latent.apply_edit(sources[0], fitted), fitted.apply(sources[0]))
+    np.testing.assert_allclose(latent.apply_edit(sources[0], offset, 2.0), sources[0] + 2 * offset)
+    noisy = latent.fit_latent_map(sources[:20], rng.standard_normal((20, 6)))  # nothing to learn: a large penalty
+    assert noisy.ridge > min(latent.RIDGES)
+    with pytest.raises(ValueError, match="at least 10 pairs"):
+        latent.fit_latent_map(sources[:5], targets[:5])
+    with pytest.raises(ValueError, match="one shape"):
+        latent.fit_latent_map(sources, targets[:, :3])
+
+
+def test_a_map_moves_each_latent_by_its_own_amount_where_a_vector_cannot():
+    # A latent that holds a spectrum: an octave up moves each partial's bin to twice its place.
+    rng = np.random.default_rng(1)
+    sources = np.zeros((200, 16), np.float32)
+    sources[np.arange(200), rng.integers(1, 8, 200)] = rng.uniform(0.5, 1.0, 200)
+    targets = np.zeros_like(sources)
+    targets[:, 2:16:2] = sources[:, 1:8]
+    vector = latent.attribute_vector(sources, targets)
+    fitted = latent.fit_latent_map(sources, targets)
+    vector_error = np.mean((latent.apply_attribute(sources, vector) - targets) ** 2)
+    map_error = np.mean((fitted.apply(sources) - targets) ** 2)
+    assert map_error < 0.01 * vector_error
+
+
 def test_note_vectors_follow_the_labels_and_pick_their_test_clips():
     latents, rows, waveforms = labelled_notes()
     found = latent.note_attribute_vectors(latents, rows, waveforms, sample_rate=16_000)
@@ -113,6 +148,8 @@ def test_note_vectors_follow_the_labels_and_pick_their_test_clips():
     np.testing.assert_allclose(found.vectors["louder"], [0, 70, 0], atol=1e-5)
     np.testing.assert_allclose(found.vectors["bass_to_flute"], [0, 0, 1.8], atol=1e-5)
     assert found.centroid_hz["flute"] > found.centroid_hz["bass"]
+    sources, targets = latent.paired_indices(rows, "pitch", 12, match=("program", "velocity"))
+    np.testing.assert_allclose(found.maps["octave_up"].apply(latents[sources]), latents[targets], atol=0.5)
     candidates = latent.note_edit_candidates(rows, found, top_pitch=72, softest_velocity=30)
     assert all(rows[i]["pitch"] <= 60 for i in candidates["octave_up"]) and len(candidates["octave_up"]) == 16
     assert {rows[i]["velocity"] for i in candidates["louder"]} == {30}
@@ -127,7 +164,8 @@ def test_measured_vectors_come_from_quarters_of_level_and_brightness():
         return latents + np.array([0, 20 * np.log10(np.abs(clips).max() / np.abs(waveforms).max()), 0], np.float32)
 
     found = latent.measured_attribute_vectors(latents, rows, waveforms, sample_rate=16_000, encode=encode)
-    assert list(found.vectors) == ["louder", "brighter", "bass_to_flute"]
+    assert list(found.vectors) == ["louder", "brighter", "bass_to_flute"] and list(found.maps) == ["octave_up"]
+    assert found.maps["octave_up"].pairs == len(rows)
     # Louder: the same clips LOUDER_DB louder, nothing else; brighter: the brighter family's clips.
     np.testing.assert_allclose(found.vectors["louder"], [0, latent.LOUDER_DB, 0], atol=1e-4)
     assert found.vectors["brighter"][2] > 0

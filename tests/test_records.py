@@ -124,7 +124,7 @@ def test_note_control_targets_and_parts():
         {"pitch_accuracy": 0.95, "pitch_within_50_cents": 0.93, "family_accuracy": 0.91, "frechet_distance": 11.0},
         {"keys": 0.95},
         {"pitch +12": edit, "family swap": edit},
-        {"pitch +12": edit, "family swap": edit},
+        {"pitch +12": edit, "family swap": edit, "pitch +12 map": {**edit, "within_50_cents": 0.8}},
         {"within_50_cents": 0.1, "rms_change_db": 0.0, "family_share": 0.5},
         edit_clips=8,
         instrument={"within": 0.95},
@@ -132,8 +132,9 @@ def test_note_control_targets_and_parts():
         real_floor=6.0,
     )
     assert all(targets.values())
+    assert parts["octave_up"]["attribute_map"]["within_50_cents"] == 0.8
     assert "cents" not in parts["melody"] and parts["transfer"]["condition_swap"]["target_family_share"] == 0.9
-    _, louder = records.note_control(
+    without_map, louder = records.note_control(
         {"pitch_accuracy": 0.95, "pitch_within_50_cents": 0.93, "family_accuracy": 0.89, "frechet_distance": 13.0},
         {"keys": 0.95},
         {"pitch +12": {**edit, "rms_change_db": 3.5}, "family swap": edit},
@@ -144,6 +145,7 @@ def test_note_control_targets_and_parts():
         melody={"within": 0.92},
         real_floor=6.0,
     )
+    assert "attribute_map" not in without_map["octave_up"]  # no map given, none recorded
     assert [name for name, reached in louder.items() if not reached] == [
         "conditional_family_accuracy_at_least_0_9",
         "conditional_frechet_within_2x_real_floor",

@@ -54,6 +54,25 @@ def pitch_shift(waveform: np.ndarray, semitones: float) -> np.ndarray:
     return shifted[:samples] if len(shifted) >= samples else np.pad(shifted, (0, samples - len(shifted)))
 
 
+def shifted_keeping_time(waveforms: np.ndarray, semitones: float, *, sample_rate: int) -> np.ndarray:
+    """Clips [shape=(n, samples)] shifted by ``semitones`` with their length and timing kept (librosa's
+    phase vocoder and resampling), as a player's transpose button does [shape=(n, samples)].
+
+    Unlike :func:`pitch_shift`, the music keeps its tempo: the same notes, higher or lower.
+    """
+    import librosa
+
+    waveforms = _check(waveforms)
+    frame = min(2048, 2 ** int(np.log2(waveforms.shape[1])))  # librosa's frame, or the clip's length if shorter
+    shifted = np.empty_like(waveforms)
+    for start in range(0, len(waveforms), 256):  # a block at a time: librosa's buffers stay small
+        block = waveforms[start : start + 256]
+        shifted[start : start + len(block)] = librosa.effects.pitch_shift(
+            block, sr=sample_rate, n_steps=semitones, n_fft=frame
+        )
+    return shifted
+
+
 def mixtures(waveforms: np.ndarray, groups: Sequence, *, seed: int) -> np.ndarray:
     """Sums of two clips from different groups at random gains [shape=(m, samples)], m <= n.
 

@@ -78,8 +78,9 @@ class LatentExplorer:
         One name per clip, shown in the drop-downs.
     training_latents : np.ndarray [shape=(m, latent_dim)]
         Latents of the training set: their spread scales the noise, their PCA gives the directions.
-    attributes : dict of str to np.ndarray [shape=(latent_dim,)]
-        Named attribute vectors for sliders.
+    attributes : dict of str to np.ndarray [shape=(latent_dim,)] or LatentMap
+        Named attribute vectors (slider: -2..2 times the vector) and maps (slider: 0..1, from the
+        latent to its image) for sliders.
     direction_count : int
         How many principal directions get a slider.
     """
@@ -90,7 +91,7 @@ class LatentExplorer:
         clips: np.ndarray,
         labels: Sequence[str],
         training_latents: np.ndarray,
-        attributes: dict[str, np.ndarray] | None = None,
+        attributes: dict[str, np.ndarray | latent.LatentMap] | None = None,
         *,
         direction_count: int = 4,
     ) -> None:
@@ -114,7 +115,7 @@ class LatentExplorer:
         edited = latent.slerp(self.latents[settings.first_clip], self.latents[settings.second_clip], settings.mix)
         edited = self.directions.move(edited, settings.directions) if len(settings.directions) else edited
         for name, strength in settings.attributes.items():
-            edited = latent.apply_attribute(edited, self.attributes[name], strength)
+            edited = latent.apply_edit(edited, self.attributes[name], strength)
         return latent.add_noise(edited, self.spread, settings.noise, rng=settings.noise_seed)
 
     def render(self, settings: ExplorerSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -154,10 +155,12 @@ class LatentExplorer:
             )
             for index in range(self.directions.directions.shape[0])
         ]
-        attribute_sliders = {
-            name: widgets.FloatSlider(value=0.0, min=-2.0, max=2.0, step=0.1, description=name, **slider)
-            for name in self.attributes
-        }
+        attribute_sliders = {}
+        for name, edit in self.attributes.items():  # a map runs from the latent (0) to its image (1)
+            low, high = (0.0, 1.0) if isinstance(edit, latent.LatentMap) else (-2.0, 2.0)
+            attribute_sliders[name] = widgets.FloatSlider(
+                value=0.0, min=low, max=high, step=0.1, description=name, **slider
+            )
         image = widgets.Image(format="png", layout=widgets.Layout(width="420px"))
         player = widgets.Audio(format="wav", autoplay=False, loop=False)
         status = widgets.Label()
@@ -196,9 +199,10 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
     """The explorer on the trained autoencoder and the dataset of the current mode.
 
     ``run_folder`` (or the ``LML_EXPLORER_MODEL`` environment variable) names the model's run
-    folder; the default is notebook 01's. Attribute vectors "octave_up" and "louder" come from
-    paired training notes; on a folder of audio, "louder" is stage 2's (the training clips and the same
-    clips :data:`lib.models.latent.LOUDER_DB` louder).
+    folder; the default is notebook 01's. Attribute vectors "octave_up" and "louder", and the
+    "octave_up map", come from paired training notes; on a folder of audio, "louder" and the
+    "octave_up map" are stage 2's (the training clips and the same clips
+    :data:`lib.models.latent.LOUDER_DB` louder, or an octave up).
     """
     folder = Path(run_folder or os.environ.get("LML_EXPLORER_MODEL") or paths.models_dir() / "autoencoder")
     if not (folder / "model.keras").exists():
@@ -217,7 +221,7 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
             sample_rate=dataset.config.sample_rate,
             encode=codec.encode_audio,
         )
-        attributes = {"louder": found.vectors["louder"]}
+        attributes = {"louder": found.vectors["louder"], **{f"{name} map": edit for name, edit in found.maps.items()}}
         labels = [dataset.describe(test_rows[i]) for i in pick]
         return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
     velocities = sorted({row["velocity"] for row in train_rows})
@@ -229,6 +233,8 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
         sources, targets = latent.paired_indices(train_rows, field_name, delta, match=match)
         if sources:
             attributes[name] = latent.attribute_vector(train_latents[sources], train_latents[targets])
+        if name == "octave_up" and len(sources) >= 10:  # the map moves the pitch where the vector cannot
+            attributes["octave_up map"] = latent.fit_latent_map(train_latents[sources], train_latents[targets])
     labels = [f"{test_rows[i]['name']} {test_rows[i]['pitch']} v{test_rows[i]['velocity']}" for i in pick]
     return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
 

@@ -1,7 +1,7 @@
 """Measuring the stages on equal terms: compression, edits and generated sounds.
 
 * :func:`rate_distortion_sweep`: autoencoder and PCA rows at every latent size (stage 1).
-* :func:`attribute_effect`: what an attribute vector does to decoded audio (stage 2).
+* :func:`attribute_effect`: what an attribute vector or map does to decoded audio (stage 2).
 
 Every generator's clips go to audio through the same Griffin-Lim and back into spectrograms
 before the judge (lib.models.judge) sees them, and the *real floor* does the same to real training
@@ -467,16 +467,17 @@ def convergence(validation_losses: Sequence[float]) -> dict:
 
 
 def attribute_effect(
-    codec, latents: np.ndarray, vector: np.ndarray, *, sample_rate: int
+    codec, latents: np.ndarray, edit: np.ndarray | latent.LatentMap, *, sample_rate: int
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Decode latents [shape=(n, latent_dim)] before and after adding an attribute vector, and measure.
+    """Decode latents [shape=(n, latent_dim)] before and after an edit (an attribute vector
+    [shape=(latent_dim,)] added, or a :class:`lib.models.latent.LatentMap` applied), and measure.
 
     Returns (figures, audio before, audio after): the median f0 shift in semitones (pyin), the
     share of clips shifted within one semitone of an octave, and the mean changes of RMS (dB)
     and spectral centroid (Hz).
     """
     before = codec.decode_audio(latents)
-    after = codec.decode_audio(latent.apply_attribute(latents, vector))
+    after = codec.decode_audio(latent.apply_edit(latents, edit))
     shift = analysis.semitones(
         analysis.median_f0_hz(after, sample_rate=sample_rate) / analysis.median_f0_hz(before, sample_rate=sample_rate)
     )
@@ -493,6 +494,41 @@ def attribute_effect(
         ),
     }
     return figures, before, after
+
+
+def edits_against_targets(
+    codec,
+    source_latents: np.ndarray,
+    source_waveforms: np.ndarray,
+    target_waveforms: np.ndarray,
+    edits: dict[str, np.ndarray | latent.LatentMap],
+    *,
+    sample_rate: int,
+) -> dict:
+    """How near each edit of the sources lands to the real targets, e.g. notes and the same notes an octave up.
+
+    Latents [shape=(n, latent_dim)] and waveforms [each shape=(n, samples)] are pairs. Returns the mean
+    log-mel distance (dB) to the targets of the sources themselves (``source_clip_db``: no edit), of the
+    targets' own reconstructions (``target_reconstruction_db``: the best the codec allows) and of each
+    edit decoded (``<name>_db``), with the number of ``pairs``.
+    """
+    if not len(source_latents) or not len(source_latents) == len(source_waveforms) == len(target_waveforms):
+        raise ValueError(
+            f"need as many targets as sources, at least one: {len(source_latents)} latents, "
+            f"{len(source_waveforms)} sources, {len(target_waveforms)} targets"
+        )
+
+    def distance(clips: np.ndarray) -> float:
+        return float(np.mean(metrics.log_mel_distance_db(target_waveforms, clips, sample_rate=sample_rate)))
+
+    figures = {
+        "pairs": len(source_latents),
+        "source_clip_db": distance(source_waveforms),
+        "target_reconstruction_db": distance(codec.decode_audio(codec.encode_audio(target_waveforms))),
+    }
+    for name, edit in edits.items():
+        figures[f"{name}_db"] = distance(codec.decode_audio(latent.apply_edit(source_latents, edit)))
+    return figures
 
 
 def class_indices(names: Sequence[str] | np.ndarray, classes: Sequence[str]) -> np.ndarray:

@@ -270,14 +270,19 @@ def note_control(
 
     ``conditional``: the requests' figures (pitch and family accuracy, Fréchet distance …);
     ``disentanglement``: each condition edit's effects ("pitch +12", "family swap" …);
-    ``vector_effects``: the same edits by attribute vectors; ``pitch_shuffled``: the control whose
+    ``vector_effects``: the same edits by attribute vectors (and "pitch +12 map" by stage 2's octave-up
+    map, where there is one); ``pitch_shuffled``: the control whose
     pitch conditions were shuffled; ``instrument`` and ``melody``: their pitch checks (``within``)
     with what was played. Returns (parts of the record, targets).
     """
     octave, swap = disentanglement["pitch +12"], disentanglement["family swap"]
     parts = {
         "conditional": _conditional(conditional, loudness_spearman),
-        "octave_up": {"condition": _edit(octave), "attribute_vector": _edit(vector_effects["pitch +12"])},
+        "octave_up": {
+            "condition": _edit(octave),
+            "attribute_vector": _edit(vector_effects["pitch +12"]),
+            **({"attribute_map": _edit(vector_effects["pitch +12 map"])} if "pitch +12 map" in vector_effects else {}),
+        },
         "transfer": {
             "condition_swap": _transfer(swap),
             "attribute_vector": _transfer(vector_effects["family swap"]),
@@ -501,12 +506,18 @@ def manipulation_record(
     hybrids: dict,
     explained_share: np.ndarray,
     arithmetic_f0: np.ndarray | None,
+    *,
+    attribute_maps: dict | None = None,
+    octave_up_against_real: dict | None = None,
 ) -> dict:
-    """Stage 2's record: the noise sweep, the attribute vectors' effects, 50/50 hybrids, the principal
-    directions' explained shares, and the arithmetic example's f0 (Hz: result and real target)."""
+    """Stage 2's record: the noise sweep, the attribute vectors' and maps' effects, 50/50 hybrids, the
+    principal directions' explained shares, the arithmetic example's f0 (Hz: result and real target) and,
+    with note labels, how near the octave-up edits land to the real notes an octave up (None without)."""
     return {
         "noise_sweep": noise_sweep,
         "attribute_vectors": attribute_vectors,
+        "attribute_maps": attribute_maps or {},
+        "octave_up_against_real": octave_up_against_real,
         "hybrids_50_50": hybrids,
         "principal_directions_explained_share": np.asarray(explained_share).tolist(),
         "arithmetic_example_f0_hz": None

@@ -1,4 +1,4 @@
-"""Operations on latent vectors: noise, mixing, attribute vectors and principal directions.
+"""Operations on latent vectors: noise, mixing, attribute vectors, attribute maps and principal directions.
 
 All functions take latents of shape (n, latent_dim) or (latent_dim,) and return the same
 kind; none of them needs the model (the measured "louder" vector takes an encoding function), so
@@ -8,7 +8,7 @@ each is tested on plain arrays.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -99,6 +99,81 @@ def apply_attribute(latents: np.ndarray, vector: np.ndarray, strength: float = 1
     return _as_latents(latents) + strength * np.asarray(vector, dtype=np.float32)
 
 
+@dataclass
+class LatentMap:
+    """An affine map of the latent space fitted on pairs: ``latents @ weights + offset``.
+
+    Where a constant vector can only add the same change to every latent (on a latent that is
+    linear in the spectrum, "an octave up" becomes "the average spectrum of higher notes"), a map
+    moves each latent by its own amount: the partials of *this* note to where they lie an octave up.
+    """
+
+    weights: np.ndarray  # [shape=(latent_dim, latent_dim)]
+    offset: np.ndarray  # [shape=(latent_dim,)]
+    ridge: float  # the penalty chosen on held-out pairs, relative to the pairs' mean variance
+    pairs: int  # pairs it was fitted on
+
+    def apply(self, latents: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """Move latents [shape=(n, latent_dim) or (latent_dim,)] towards their image: ``strength`` 0
+        leaves them, 1 gives the map's output; in between, a straight line in the latent space."""
+        latents = _as_latents(latents)
+        mapped = latents @ self.weights + self.offset
+        return (latents + np.float32(strength) * (mapped - latents)).astype(np.float32)
+
+
+RIDGES: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)  # penalties tried by :func:`fit_latent_map`
+
+
+def _ridge_solution(sources: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:
+    """Weights [shape=(latent_dim + 1, latent_dim)] of ``[sources, 1] @ weights ≈ targets``; the
+    offset (last row) is not penalised."""
+    design = np.hstack([sources, np.ones((len(sources), 1))]).astype(np.float64)
+    penalty = ridge * len(sources) * float(np.mean(np.var(sources, axis=0)) + 1e-12) * np.eye(design.shape[1])
+    penalty[-1, -1] = 0.0
+    return np.linalg.solve(design.T @ design + penalty, design.T @ targets.astype(np.float64))
+
+
+def fit_latent_map(
+    source_latents: np.ndarray,
+    target_latents: np.ndarray,
+    *,
+    ridges: Sequence[float] = RIDGES,
+    held_out_share: float = 0.2,
+    seed: int = 0,
+) -> LatentMap:
+    """The affine map from paired latents [each shape=(n, latent_dim)], row i of each a pair (a note
+    and the same note an octave up), by ridge regression.
+
+    The penalty is the one of ``ridges`` with the least squared error on a seeded ``held_out_share``
+    of the pairs; the map is then fitted on every pair. Needs at least 10 pairs.
+    """
+    sources, targets = _as_latents(source_latents), _as_latents(target_latents)
+    if sources.ndim != 2 or sources.shape != targets.shape:
+        raise ValueError(f"need paired latents of one shape (n, latent_dim), got {sources.shape} and {targets.shape}")
+    if len(sources) < 10 or not ridges:
+        raise ValueError(f"need at least 10 pairs and one ridge to fit a map, got {len(sources)} and {list(ridges)}")
+    order = np.random.default_rng(seed).permutation(len(sources))
+    held_out, kept = (
+        order[: max(1, int(held_out_share * len(order)))],
+        order[max(1, int(held_out_share * len(order))) :],
+    )
+    errors = []
+    for ridge in ridges:
+        weights = _ridge_solution(sources[kept], targets[kept], ridge)
+        predicted = np.hstack([sources[held_out], np.ones((len(held_out), 1))]) @ weights
+        errors.append(float(np.mean((predicted - targets[held_out]) ** 2)))
+    ridge = float(ridges[int(np.argmin(errors))])
+    weights = _ridge_solution(sources, targets, ridge)
+    return LatentMap(weights[:-1].astype(np.float32), weights[-1].astype(np.float32), ridge, len(sources))
+
+
+def apply_edit(latents: np.ndarray, edit: np.ndarray | LatentMap, strength: float = 1.0) -> np.ndarray:
+    """Apply an attribute vector (``latents + strength * vector``) or a :class:`LatentMap`."""
+    if isinstance(edit, LatentMap):
+        return edit.apply(latents, strength)
+    return apply_attribute(latents, edit, strength)
+
+
 def paired_indices(
     rows: Sequence[dict], field: str, delta: int, *, match: Sequence[str]
 ) -> tuple[list[int], list[int]]:
@@ -184,7 +259,8 @@ def pad_latents(latents: np.ndarray, size: int) -> np.ndarray:
 
 @dataclass
 class AttributeVectors:
-    """Stage 2's attribute vectors (name -> [shape=(latent_dim,)]) and the groups they were measured from.
+    """Stage 2's attribute vectors (name -> [shape=(latent_dim,)]), its attribute maps, and the groups they
+    were measured from.
 
     ``centroid_hz``: the mean spectral centroid of each family's (or label's) training clips;
     ``darkest`` and ``brightest``: the groups with the lowest and highest; ``found``: what the
@@ -196,6 +272,7 @@ class AttributeVectors:
     darkest: str
     brightest: str
     found: list[str]
+    maps: dict[str, LatentMap] = field(default_factory=dict)  # name -> affine map (``octave_up``)
 
     @property
     def group_vector(self) -> str:
@@ -240,10 +317,15 @@ def note_attribute_vectors(
         f"darkest family: {darkest} ({centroid[darkest]:.0f} Hz spectral centroid)",
         f"brightest family: {brightest} ({centroid[brightest]:.0f} Hz)",
     ]
-    return AttributeVectors(vectors, centroid, darkest, brightest, found)
+    maps = {}
+    if len(octave_sources) >= 10:
+        maps["octave_up"] = fit_latent_map(latents[octave_sources], latents[octave_targets])
+        found.append(f"octave_up map: {len(octave_sources)} pairs, ridge {maps['octave_up'].ridge:g}")
+    return AttributeVectors(vectors, centroid, darkest, brightest, found, maps)
 
 
 LOUDER_DB = 6.0  # the level step the measured "louder" vector stands for
+MAP_CLIPS = 1000  # training clips (at most) the measured octave-up map is fitted on
 
 
 def measured_attribute_vectors(
@@ -253,13 +335,19 @@ def measured_attribute_vectors(
     *,
     sample_rate: int,
     encode: Callable[[np.ndarray], np.ndarray],
+    map_clips: int = MAP_CLIPS,
+    seed: int = 0,
 ) -> AttributeVectors:
     """Vectors for clips without note labels, measured from the training clips (latents [shape=(n, d)],
     rows, waveforms [shape=(n, samples)]): ``louder`` (the same clips :data:`LOUDER_DB` louder,
     encoded by ``encode``: level alone, where louder and quieter clips of a recording also differ in
     what they play), ``brighter`` (lowest quarter of spectral centroids to highest) and, with two labels
-    or more, the darkest label to the brightest."""
+    or more, the darkest label to the brightest.
+
+    The ``octave_up`` map is fitted on up to ``map_clips`` training clips (a seeded sample) and the same
+    clips an octave up, their length kept (:func:`lib.data.augment.shifted_keeping_time`), encoded."""
     from lib.data.analysis import spectral_centroid_hz
+    from lib.data.augment import shifted_keeping_time
 
     centroids = spectral_centroid_hz(waveforms, sample_rate=sample_rate)
     quarter = max(1, len(rows) // 4)
@@ -278,7 +366,16 @@ def measured_attribute_vectors(
         f"louder: {len(rows)} training clips and the same clips {LOUDER_DB:g} dB louder; "
         f"brighter: groups of {quarter} training clips per end; labels by spectral centroid: {centroid}"
     ]
-    return AttributeVectors(vectors, centroid, darkest, brightest, found)
+    maps = {}
+    sample = np.sort(np.random.default_rng(seed).permutation(len(rows))[:map_clips])
+    if len(sample) >= 10:
+        octave = encode(shifted_keeping_time(np.asarray(waveforms)[sample], 12.0, sample_rate=sample_rate))
+        maps["octave_up"] = fit_latent_map(latents[sample], octave, seed=seed)
+        found.append(
+            f"octave_up map: {len(sample)} training clips and the same clips an octave up, "
+            f"ridge {maps['octave_up'].ridge:g}"
+        )
+    return AttributeVectors(vectors, centroid, darkest, brightest, found, maps)
 
 
 def note_edit_candidates(
