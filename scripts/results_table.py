@@ -475,6 +475,18 @@ def genre_stage_block(data: dict) -> str:
             share += f" (N(0, I): {standard['requested_genre_share_by_genre'][genre]:.0%})"
             frechet += f" (N(0, I): {standard['frechet_by_genre'][genre]:.1f})"
         lines.append(f"| {genre} | {share} | {frechet} | {conditional['real_floor_by_genre'][genre]:.1f} |")
+    sweep = conditional.get("temperature_sweep")
+    if sweep:  # the truncation trick: each genre's prior with its spread scaled down
+        lines += [
+            "",
+            "Each genre's prior at lower temperatures (its spread scaled down: more typical, less varied phrases): "
+            + "; ".join(
+                f"{row['temperature']:g}: {row['requested_genre_share']:.0%} on the requested genre, mean Fréchet "
+                f"{row['frechet_mean']:.1f}"
+                for row in sorted(sweep, key=lambda row: -row["temperature"])
+            )
+            + f" (real floor: {sum(conditional['real_floor_by_genre'].values()) / len(genres):.1f}).",
+        ]
     lines += [
         "",
         f"Genre style transfer ({transfer['pairs']} transfers: test phrases, each to every other genre); correlations "

@@ -78,6 +78,13 @@ def test_label_gaussians_sample_where_each_label_lies():
     drawn = gaussians.sample("b", 20000, seed=1)
     np.testing.assert_allclose(drawn.mean(axis=0), [3.0, -1.0, 0.5], atol=0.08)
     np.testing.assert_allclose(np.cov(drawn, rowvar=False), gaussians.covariances[1], atol=0.1)
+    cooler = gaussians.sample("b", 20000, seed=1, temperature=0.5)  # the same draws, half as far from the mean
+    np.testing.assert_allclose(cooler - gaussians.means[1], 0.5 * (drawn - gaussians.means[1]), atol=1e-5)
+    np.testing.assert_allclose(
+        gaussians.sample("b", 3, temperature=0.0), np.tile(gaussians.means[1], (3, 1)), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="temperature"):
+        gaussians.sample("b", 3, temperature=-1.0)
     pooled = LabelGaussians.fit(latents, labels, ("a", "missing"))  # too few latents: the Gaussian of them all
     np.testing.assert_allclose(pooled.means[1], latents.mean(axis=0))
     with pytest.raises(ValueError, match="at least 2"):

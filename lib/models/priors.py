@@ -202,12 +202,23 @@ class LabelGaussians:
             raise ValueError(f"need covariates of shape ({count}, {mean.shape[0] - d}), got {np.shape(covariates)}")
         return mean[:d] + (np.asarray(covariates, dtype=np.float64) - mean[d:]) @ gain.T, covariance
 
-    def sample(self, name: str, count: int, *, seed: int = 0, covariates: np.ndarray | None = None) -> np.ndarray:
+    def sample(
+        self,
+        name: str,
+        count: int,
+        *,
+        seed: int = 0,
+        covariates: np.ndarray | None = None,
+        temperature: float = 1.0,
+    ) -> np.ndarray:
         """``count`` latents [shape=(count, latent_dim)] drawn from label ``name``'s Gaussian (given ``covariates``
-        [shape=(count, c)] when the Gaussians hold them)."""
+        [shape=(count, c)] when the Gaussians hold them), its spread scaled by ``temperature`` (below 1: the
+        truncation trick, more typical and less varied draws; 0: the mean)."""
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
         means, covariance = self._given(name, covariates, count)
         noise = np.random.default_rng(seed).standard_normal((count, self.latent_dim))
-        return (means + noise @ np.linalg.cholesky(covariance).T).astype(np.float32)
+        return (means + temperature * noise @ np.linalg.cholesky(covariance).T).astype(np.float32)
 
     def sample_labels(self, labels: list[str], *, seed: int = 0, covariates: np.ndarray | None = None) -> np.ndarray:
         """One latent per entry of ``labels`` [shape=(n, latent_dim)], each drawn from its label's Gaussian (given
