@@ -153,10 +153,8 @@ def fit_latent_map(
     if len(sources) < 10 or not ridges:
         raise ValueError(f"need at least 10 pairs and one ridge to fit a map, got {len(sources)} and {list(ridges)}")
     order = np.random.default_rng(seed).permutation(len(sources))
-    held_out, kept = (
-        order[: max(1, int(held_out_share * len(order)))],
-        order[max(1, int(held_out_share * len(order))) :],
-    )
+    cut = max(1, int(held_out_share * len(order)))
+    held_out, kept = order[:cut], order[cut:]
     errors = []
     for ridge in ridges:
         weights = _ridge_solution(sources[kept], targets[kept], ridge)
