@@ -162,7 +162,7 @@ def stage2(stage: dict) -> list[str]:
             + (f" ({within:.0%} within one semitone of +12)" if within is not None else "")
             + f", RMS {effect['rms_change_db_mean']:+.1f} dB, spectral centroid "
             f"{effect['centroid_change_hz_mean']:+,.0f} Hz"
-            + (f" (the real families differ by {real:+,.0f} Hz)" if real is not None else "")
+            + (f" (the real groups differ by {real:+,.0f} Hz)" if real is not None else "")
             + ";"
         )
     for name, effect in stage.get("attribute_maps", {}).items():
@@ -423,6 +423,8 @@ def genres_block(runs: dict[str, dict], bench: dict | None = None) -> str:
         )
     lines += folder_stage0(runs["00_data"], bench)
     lines += stage1(runs["01_autoencoder"])
+    if "02_latent_manipulation" in runs:
+        lines += stage2(runs["02_latent_manipulation"])
     if "03_vae" in runs:
         lines += stage3(runs["03_vae"], pitch="dominant pitch class", family="genre")
     if "04_control" in runs and "skipped" not in runs["04_control"]:
