@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 # Fields that name a record in a list (``rows[method=pca,latent_dim=8]``), not a figure.
-IDENTITY_FIELDS = frozenset({"method", "latent_dim", "genre", "implementation", "init", "iterations", "strength"})
+IDENTITY_FIELDS = frozenset(
+    {"method", "latent_dim", "genre", "implementation", "init", "iterations", "strength", "temperature"}
+)
 # Files whose every number is a time or a machine's description.
 MACHINE_FILES = frozenset({"run_notebooks", "about"})
 # Keys whose numbers are times, speeds or memory: they move from machine to machine.
