@@ -120,6 +120,12 @@ def test_latent_map_recovers_an_affine_map_and_chooses_its_penalty_on_held_out_p
     np.testing.assert_allclose(latent.apply_edit(sources[0], offset, 2.0), sources[0] + 2 * offset)
     noisy = latent.fit_latent_map(sources[:20], rng.standard_normal((20, 6)))  # nothing to learn: a large penalty
     assert noisy.ridge > min(latent.RIDGES)
+    # The penalty is chosen by the error given: one that only sees the first number, or one that rewards shrinking.
+    first = latent.decoded_error(lambda latents: latents[:, :1])
+    apart_elsewhere = sources[:5] + np.array([0, 9, 9, 9, 9, 9], np.float32)
+    assert first(sources[:5], apart_elsewhere) == 0.0 and first(sources[:5], sources[:5] + 1) == pytest.approx(1.0)
+    shrunk = latent.fit_latent_map(sources, targets, error=lambda predicted, target: float(np.abs(predicted).mean()))
+    assert shrunk.ridge == max(latent.RIDGES)
     with pytest.raises(ValueError, match="at least 10 pairs"):
         latent.fit_latent_map(sources[:5], targets[:5])
     with pytest.raises(ValueError, match="one shape"):

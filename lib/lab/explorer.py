@@ -220,6 +220,7 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
             train_waveforms,
             sample_rate=dataset.config.sample_rate,
             encode=codec.encode_audio,
+            decode=codec.decode_spectrograms,
         )
         attributes = {"louder": found.vectors["louder"], **{f"{name} map": edit for name, edit in found.maps.items()}}
         labels = [dataset.describe(test_rows[i]) for i in pick]
@@ -234,7 +235,9 @@ def default_explorer(run_folder: str | None = None, *, clips: int = 12, seed: in
         if sources:
             attributes[name] = latent.attribute_vector(train_latents[sources], train_latents[targets])
         if name == "octave_up" and len(sources) >= 10:  # the map moves the pitch where the vector cannot
-            attributes["octave_up map"] = latent.fit_latent_map(train_latents[sources], train_latents[targets])
+            attributes["octave_up map"] = latent.fit_latent_map(
+                train_latents[sources], train_latents[targets], error=latent.decoded_error(codec.decode_spectrograms)
+            )
     labels = [f"{test_rows[i]['name']} {test_rows[i]['pitch']} v{test_rows[i]['velocity']}" for i in pick]
     return LatentExplorer(codec, test_waveforms[pick], labels, train_latents, attributes)
 

@@ -140,12 +140,15 @@ def fit_latent_map(
     ridges: Sequence[float] = RIDGES,
     held_out_share: float = 0.2,
     seed: int = 0,
+    error: Callable[[np.ndarray, np.ndarray], float] | None = None,
 ) -> LatentMap:
     """The affine map from paired latents [each shape=(n, latent_dim)], row i of each a pair (a note
     and the same note an octave up), by ridge regression.
 
-    The penalty is the one of ``ridges`` with the least squared error on a seeded ``held_out_share``
-    of the pairs; the map is then fitted on every pair. Needs at least 10 pairs.
+    The penalty is the one of ``ridges`` with the least ``error(predicted, target)`` on a seeded
+    ``held_out_share`` of the pairs (default: the mean squared error of the latents; pass one measured
+    where the sound is, e.g. on decoded spectrograms, since a latent's numbers need not weigh alike);
+    the map is then fitted on every pair. Needs at least 10 pairs.
     """
     sources, targets = _as_latents(source_latents), _as_latents(target_latents)
     if sources.ndim != 2 or sources.shape != targets.shape:
@@ -155,14 +158,29 @@ def fit_latent_map(
     order = np.random.default_rng(seed).permutation(len(sources))
     cut = max(1, int(held_out_share * len(order)))
     held_out, kept = order[:cut], order[cut:]
+    if error is None:
+
+        def error(predicted: np.ndarray, target: np.ndarray) -> float:
+            return float(np.mean((predicted - target) ** 2))
+
     errors = []
     for ridge in ridges:
         weights = _ridge_solution(sources[kept], targets[kept], ridge)
         predicted = np.hstack([sources[held_out], np.ones((len(held_out), 1))]) @ weights
-        errors.append(float(np.mean((predicted - targets[held_out]) ** 2)))
+        errors.append(error(predicted.astype(np.float32), targets[held_out]))
     ridge = float(ridges[int(np.argmin(errors))])
     weights = _ridge_solution(sources, targets, ridge)
     return LatentMap(weights[:-1].astype(np.float32), weights[-1].astype(np.float32), ridge, len(sources))
+
+
+def decoded_error(decode: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray, np.ndarray], float]:
+    """An ``error`` for :func:`fit_latent_map` measured on what ``decode`` makes of latents [shape=(n, d)]
+    (e.g. a codec's spectrograms): the mean squared difference between decoded predictions and targets."""
+
+    def error(predicted: np.ndarray, target: np.ndarray) -> float:
+        return float(np.mean((np.asarray(decode(predicted)) - np.asarray(decode(target))) ** 2))
+
+    return error
 
 
 def apply_edit(latents: np.ndarray, edit: np.ndarray | LatentMap, strength: float = 1.0) -> np.ndarray:
@@ -288,11 +306,19 @@ def _group_difference(latents: np.ndarray, rows: Sequence[dict], key: str, sourc
 
 
 def note_attribute_vectors(
-    latents: np.ndarray, rows: Sequence[dict], waveforms: np.ndarray, *, sample_rate: int
+    latents: np.ndarray,
+    rows: Sequence[dict],
+    waveforms: np.ndarray,
+    *,
+    sample_rate: int,
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> AttributeVectors:
     """The notes' vectors from labelled training clips (latents [shape=(n, d)], rows, waveforms [shape=(n, samples)]):
     ``octave_up`` (pairs of the same note an octave apart), ``louder`` (softest to loudest velocity,
-    same program and pitch) and the darkest family to the brightest (by mean spectral centroid)."""
+    same program and pitch) and the darkest family to the brightest (by mean spectral centroid).
+
+    The ``octave_up`` map is fitted on the same pairs; ``decode`` (latents to spectrograms), when given,
+    is where its penalty is chosen (:func:`decoded_error`)."""
     from lib.data.analysis import spectral_centroid_hz
 
     velocities = sorted({row["velocity"] for row in rows})
@@ -317,7 +343,9 @@ def note_attribute_vectors(
     ]
     maps = {}
     if len(octave_sources) >= 10:
-        maps["octave_up"] = fit_latent_map(latents[octave_sources], latents[octave_targets])
+        maps["octave_up"] = fit_latent_map(
+            latents[octave_sources], latents[octave_targets], error=None if decode is None else decoded_error(decode)
+        )
         found.append(f"octave_up map: {len(octave_sources)} pairs, ridge {maps['octave_up'].ridge:g}")
     return AttributeVectors(vectors, centroid, darkest, brightest, found, maps)
 
@@ -333,6 +361,7 @@ def measured_attribute_vectors(
     *,
     sample_rate: int,
     encode: Callable[[np.ndarray], np.ndarray],
+    decode: Callable[[np.ndarray], np.ndarray] | None = None,
     map_clips: int = MAP_CLIPS,
     seed: int = 0,
 ) -> AttributeVectors:
@@ -343,7 +372,8 @@ def measured_attribute_vectors(
     or more, the darkest label to the brightest.
 
     The ``octave_up`` map is fitted on up to ``map_clips`` training clips (a seeded sample) and the same
-    clips an octave up, their length kept (:func:`lib.data.augment.shifted_keeping_time`), encoded."""
+    clips an octave up, their length kept (:func:`lib.data.augment.shifted_keeping_time`), encoded;
+    ``decode`` (latents to spectrograms), when given, is where its penalty is chosen."""
     from lib.data.analysis import spectral_centroid_hz
     from lib.data.augment import shifted_keeping_time
 
@@ -368,7 +398,9 @@ def measured_attribute_vectors(
     sample = np.sort(np.random.default_rng(seed).permutation(len(rows))[:map_clips])
     if len(sample) >= 10:
         octave = encode(shifted_keeping_time(np.asarray(waveforms)[sample], 12.0, sample_rate=sample_rate))
-        maps["octave_up"] = fit_latent_map(latents[sample], octave, seed=seed)
+        maps["octave_up"] = fit_latent_map(
+            latents[sample], octave, seed=seed, error=None if decode is None else decoded_error(decode)
+        )
         found.append(
             f"octave_up map: {len(sample)} training clips and the same clips an octave up, "
             f"ridge {maps['octave_up'].ridge:g}"
