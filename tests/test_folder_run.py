@@ -104,6 +104,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     assert {"louder", "brighter", "keys_to_winds"} <= set(edits["attribute_vectors"])
     assert edits["arithmetic_example_f0_hz"] is None
     assert edits["attribute_vectors"]["louder"]["rms_change_db_mean"] > 0  # the measured vector makes clips louder
+    assert set(edits["attribute_maps"]) == {"octave_up"} and edits["octave_up_against_real"] is None
 
     generation = metrics["03_vae"]
     assert all(finite(row["frechet_distance"]) for row in generation["generators"].values())
@@ -206,7 +207,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     from lib.lab.explorer import default_explorer
 
     explorer = default_explorer(clips=3)
-    assert list(explorer.attributes) == ["louder"] and len(explorer.labels) == 3
+    assert list(explorer.attributes) == ["louder", "octave_up map"] and len(explorer.labels) == 3
     assert all(label.startswith(("keys/", "winds/")) for label in explorer.labels)
     # and the condition explorer on notebook 04's model: label and measured attributes.
     from lib.lab.explorer import LabelExplorer, LabelSettings, default_conditional_explorer
