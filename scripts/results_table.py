@@ -96,9 +96,15 @@ def stage0(data: dict) -> list[str]:
 
 
 def stage1(stage: dict) -> list[str]:
+    small = stage["training"].get("small_sizes_model")
+    models = (
+        f"sizes {' and '.join(str(size) for size in small['sizes'])} coded by a model of their own, the larger "
+        "ones by one model (nested dropout)"
+        if small
+        else "one model for every size (nested dropout)"
+    )
     lines = [
-        "**Stage 1: compression** (`01_autoencoder.json`), PCA plus learned residuals, one model for every size "
-        "(nested dropout), "
+        f"**Stage 1: compression** (`01_autoencoder.json`), PCA plus learned residuals, {models}, "
         "latents stored as float16:\n",
         "| method | latent | compression | kbps | log-mel dB | MR-STFT | spectral conv. |",
         "|---|---|---|---|---|---|---|",
@@ -143,7 +149,8 @@ def stage1(stage: dict) -> list[str]:
         "",
         heldout
         + shares
-        + f"Targets: {targets_text(stage['targets'])}. Training: {stage['training']['epochs_run']} epochs.\n",
+        + f"Targets: {targets_text(stage['targets'])}. Training: {stage['training']['epochs_run']} epochs"
+        + (f" (the model of the smallest sizes: {small['epochs_run']}).\n" if small else ".\n"),
     ]
     return lines
 

@@ -19,11 +19,14 @@ from lib.models.autoencoder import (
 )
 from lib.models.codec import (
     CLIP_SHARES,
+    SMALL_SIZES_FOLDER,
     LatentCodec,
     Shrinkage,
+    calibrate_codec,
     calibrate_shrinkage,
     clip_distances_db,
     magnitude_distance_db,
+    save_calibration,
 )
 from lib.models.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
 from lib.spectral.basis import SpectralBasis
@@ -328,6 +331,80 @@ def test_each_size_encodes_with_its_own_share(tmp_path, clips, representation, b
     path = tmp_path / "old.json"
     path.write_text('{"encoder": 0.5, "decoder": {"4": 1.0, "8": 0.75}, "calibrated_on": "x", "distances": {}}')
     assert Shrinkage.load(path).encoder == {4: 0.5, 8: 0.5}
+
+
+def _small_sizes_codec(representation, basis, clips) -> LatentCodec:
+    """A SMALL codec (sizes 2, 4, 8) whose sizes 2 and 4 go to a model of their own (other noise residuals)."""
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3, seed=1)
+    small_config = dataclasses.replace(SMALL, latent_dim=4, nested_sizes=(2, 4))
+    std = basis.transform(representation.forward(clips)).std(axis=0)
+    small = build_autoencoder(small_config, std)
+    rng = np.random.default_rng(2)
+    for sub in ("encoder", "decoder"):
+        for layer in small.get_layer(sub).layers:
+            if layer.name.endswith("_residual"):
+                layer.set_weights([0.3 * rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()])
+    codec.attach_small(LatentCodec(representation, basis, small.get_layer("encoder"), small.get_layer("decoder")))
+    return codec
+
+
+def test_the_smallest_sizes_go_to_their_own_model(clips, representation, basis):
+    codec = _small_sizes_codec(representation, basis, clips)
+    spectrograms = representation.forward(clips[:5])
+    assert codec.serving(2) is codec.small and codec.serving(4) is codec.small
+    assert codec.serving(8) is codec and codec.serving(None) is codec
+    for size in (2, 4):
+        latents = codec.encode_spectrograms(spectrograms, size=size)
+        own = codec.small.encode_spectrograms(spectrograms, size=size)
+        assert latents.shape == (5, SMALL.latent_dim) and not latents[:, 4:].any()
+        assert np.array_equal(latents[:, :4], own)
+        decoded = codec.decode_spectrograms(latents, size=size)
+        assert np.allclose(decoded, codec.small.decode_spectrograms(own, size=size), atol=1e-6)
+        # Not a prefix of the shared latent: the shared model would decode these clips otherwise.
+        shared = truncate_latents(codec.encode_spectrograms(spectrograms), size)
+        assert not np.allclose(latents, shared, atol=1e-3)
+        chosen, choices = codec.encode_choosing(spectrograms, size=size)
+        own_chosen, own_choices = codec.small.encode_choosing(spectrograms, size=size)
+        assert np.array_equal(chosen[:, :4], own_chosen) and np.array_equal(choices, own_choices)
+    # The shared model still codes the larger sizes, and the whole latent.
+    full = codec.encode_spectrograms(spectrograms)
+    assert np.array_equal(codec.encode_spectrograms(spectrograms, size=8), full)
+    with pytest.raises(ValueError, match="below 8 numbers"):
+        codec.attach_small(codec)
+    other_basis = SpectralBasis.fit(representation.forward(clips[1:]), SMALL.basis_size)
+    with pytest.raises(ValueError, match="same basis"):
+        codec.attach_small(LatentCodec(representation, other_basis, codec.small.encoder, codec.small.decoder))
+
+
+def test_each_model_is_calibrated_on_its_sizes_and_reloads_with_its_run(tmp_path, clips, representation, basis):
+    codec = _small_sizes_codec(representation, basis, clips)
+    spectrograms = representation.forward(clips[::2])
+    merged = calibrate_codec(codec, spectrograms, (2, 4, 8), calibrated_on="test clips")
+    assert sorted(codec.small.shrinkage.distances) == [2, 4] and sorted(codec.shrinkage.distances) == [8]
+    assert (
+        list(merged.distances) == [2, 4, 8]
+        and list(merged.encoder) == [2, 4, 8]
+        and merged.calibrated_on == "test clips"
+    )
+    assert merged.distances[2] == codec.small.shrinkage.distances[2]
+    for size in (2, 4, 8):  # each size's codec, as calibrated, is no worse than PCA there
+        decoded = codec.decode_spectrograms(codec.encode_spectrograms(spectrograms, size=size), size=size)
+        assert magnitude_distance_db(representation, spectrograms, decoded) <= merged.distances[size]["pca"] + 1e-4
+    run = tmp_path / "run"
+    basis.save(run / "basis")
+    for folder, part in ((run, codec), (run / SMALL_SIZES_FOLDER, codec.small)):
+        save_model(
+            keras.Model(part.encoder.inputs, part.decoder(part.encoder(part.encoder.inputs))), folder / "x.keras"
+        )
+    save_calibration(codec, run)
+    reloaded = LatentCodec.load(run, representation, model_name="x.keras")
+    assert reloaded.small is not None and reloaded.small.shrinkage == codec.small.shrinkage
+    for size in (2, 8):
+        assert np.allclose(
+            reloaded.decode_spectrograms(reloaded.encode_spectrograms(spectrograms, size=size), size=size),
+            codec.decode_spectrograms(codec.encode_spectrograms(spectrograms, size=size), size=size),
+            atol=1e-5,
+        )
 
 
 def test_calibration_keeps_residuals_that_help(tmp_path, clips, representation, basis):

@@ -309,3 +309,21 @@ def test_window_space_judges_two_labels_and_has_no_judge_for_one():
     assert alone.judge is None and alone.features(windows).shape[0] == 80
     with pytest.raises(ValueError, match="one label"):
         alone.judged(windows)
+
+
+def test_a_models_fingerprint_covers_its_model_of_the_smallest_sizes(tmp_path):
+    # A file compressed before the smallest sizes had a model of their own must not decode with it.
+    run, data = tmp_path / "run", tmp_path / "data"
+    (run / "basis").mkdir(parents=True)
+    data.mkdir()
+    (run / "model.keras").write_bytes(b"shared model")
+    (run / "basis" / "components.npy").write_bytes(b"basis")
+    (data / "representation.json").write_text("{}")
+    trained = recording.TrainedModel("autoencoder", "notes", run, data)
+    alone = trained.fingerprint()
+    small = run / "small_sizes"
+    small.mkdir()
+    (small / "model.keras").write_bytes(b"model of sizes 8 and 16")
+    with_small = trained.fingerprint()
+    (small / "shrinkage.json").write_text("{}")
+    assert len({alone, with_small, trained.fingerprint()}) == 3

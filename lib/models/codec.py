@@ -8,6 +8,12 @@ An autoencoder built with a linear path (``lib.models.autoencoder``) is PCA plus
 :class:`Shrinkage`, chosen on held-out clips by :func:`calibrate_shrinkage`, says how much of
 those residuals the codec applies: all of it where they help on new material, less (down to
 none, which is PCA exactly) where they do not.
+
+**The smallest sizes may have a model of their own.** One nested-dropout autoencoder serves every
+size with prefixes of one latent, and the smallest sizes pay for the sharing: on the notes, a model
+trained for 8 and 16 numbers alone codes them about 0.6 dB closer than the shared one (notebook 01).
+A codec given ``small`` (another linear-path codec in the same basis, whose ``latent_dim`` is the
+largest size it serves) hands every ``size`` up to that to it, and keeps the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from lib.spectral.metrics import log_mel_magnitude_distance_db
 from lib.spectral.representation import SpectrogramRepresentation
 
 SHRINKAGE_FILE = "shrinkage.json"
+SMALL_SIZES_FOLDER = "small_sizes"  # inside an autoencoder's run folder: the model of the smallest sizes
 ENCODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # encoder residual shares tried
 DECODER_SHRINKAGE_GRID: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # decoder residual shares tried
 PCA_TIE_DB = 1e-4  # dB: float rounding between the codec's PCA path and the basis's own projection
@@ -103,6 +110,10 @@ class LatentCodec:
         the encoder's first output (the posterior mean) is the latent.
     decoder : keras.Model
         Latents [shape=(n, latent_dim)] to coefficients [shape=(n, basis_size)].
+    small : LatentCodec, optional
+        The codec of the smallest sizes (same representation and basis, a smaller ``latent_dim``):
+        a ``size`` up to its ``latent_dim`` is encoded and decoded by it, its latent padded with
+        zeros to this codec's ``latent_dim`` (so it is not a prefix of this codec's latent).
     """
 
     def __init__(
@@ -112,6 +123,7 @@ class LatentCodec:
         encoder: keras.Model,
         decoder: keras.Model,
         shrinkage: Shrinkage | None = None,
+        small: LatentCodec | None = None,
     ) -> None:
         if encoder.input_shape[-1] != basis.size:
             raise ValueError(f"encoder expects {encoder.input_shape[-1]} coefficients, basis has {basis.size}")
@@ -122,6 +134,32 @@ class LatentCodec:
         if shrinkage is not None and not self.has_linear_path:
             raise ValueError("shrinkage needs an autoencoder built with a linear path (lib.models.autoencoder)")
         self.shrinkage = shrinkage
+        self.small = None
+        if small is not None:
+            self.attach_small(small)
+
+    def attach_small(self, small: LatentCodec) -> None:
+        """Hand the sizes up to ``small.latent_dim`` to ``small`` (see the class's parameters)."""
+        if small.basis is not self.basis and small.basis.fingerprint() != self.basis.fingerprint():
+            raise ValueError("the codec of the smallest sizes must work in the same basis")
+        if small.small is not None or small.latent_dim >= self.latent_dim:
+            raise ValueError(
+                f"the codec of the smallest sizes needs a latent below {self.latent_dim} numbers and no "
+                f"smaller codec of its own, got {small.latent_dim}"
+            )
+        self.small = small
+
+    def serving(self, size: int | None) -> LatentCodec:
+        """The codec that codes a ``size``-number latent: the small one up to its ``latent_dim``, else this one."""
+        if size is not None and self.small is not None and size <= self.small.latent_dim:
+            return self.small
+        return self
+
+    def _padded(self, latents: np.ndarray) -> np.ndarray:
+        """A smaller codec's latents [shape=(n, k)] with zeros to this codec's ``latent_dim``."""
+        padded = np.zeros((len(latents), self.latent_dim), dtype=np.float32)
+        padded[:, : latents.shape[1]] = latents
+        return padded
 
     @property
     def has_linear_path(self) -> bool:
@@ -155,8 +193,11 @@ class LatentCodec:
         """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)].
 
         A calibrated codec encodes with the encoder share of a ``size``-number code (default: the
-        whole latent); decode with the same ``size``. Every number is returned either way.
+        whole latent); decode with the same ``size``. Every number is returned either way. A
+        ``size`` the codec of the smallest sizes serves is encoded by it (zeros past its numbers).
         """
+        if self.serving(size) is not self:
+            return self._padded(self.small.encode_spectrograms(spectrograms, size=size, batch_size=batch_size))
         coefficients = self.basis.transform(spectrograms)
         outputs = run_model(self.encoder, coefficients, batch_size=batch_size)
         latents = np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, dtype=np.float32)
@@ -182,10 +223,14 @@ class LatentCodec:
 
         ``choices`` [shape=(n,), indices into ``CLIP_SHARES``], from :meth:`encode_choosing`, give
         each clip its own decoder share; without them every clip gets the calibrated share of ``size``.
+        A ``size`` the codec of the smallest sizes serves is decoded by it.
         """
         latents = np.asarray(latents, dtype=np.float32)
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
             raise ValueError(f"expected latents of shape (n, {self.latent_dim}), got {latents.shape}")
+        if self.serving(size) is not self:
+            small_latents = latents[:, : self.small.latent_dim]
+            return self.small.decode_spectrograms(small_latents, size=size, choices=choices, batch_size=batch_size)
         if size is not None:
             latents = truncate_latents(latents, size)
         coefficients = run_model(self.decoder, latents, batch_size=batch_size)
@@ -217,8 +262,12 @@ class LatentCodec:
         it: the codec takes the learned residuals where they help this clip and not elsewhere.
         Returns the latents [shape=(n, latent_dim), zero beyond ``size``] and the choices
         [shape=(n,), int8 indices into ``CLIP_SHARES``, ``CHOICE_BITS`` bits each when stored];
-        decode with ``decode_spectrograms(latents, size=size, choices=choices)``.
+        decode with ``decode_spectrograms(latents, size=size, choices=choices)``. A ``size`` the codec
+        of the smallest sizes serves is coded by it.
         """
+        if self.serving(size) is not self:
+            latents, choices = self.small.encode_choosing(spectrograms, size=size, batch_size=batch_size)
+            return self._padded(latents), choices
         if not self.has_linear_path:
             raise ValueError("encode_choosing needs an autoencoder built with a linear path (lib.models.autoencoder)")
         spectrograms = np.asarray(spectrograms, dtype=np.float32)
@@ -251,11 +300,26 @@ class LatentCodec:
     def load(
         cls, run_folder: str | Path, representation: SpectrogramRepresentation, *, model_name: str = "model.keras"
     ) -> LatentCodec:
-        """Load a trained model (safe mode), its basis and its shrinkage (if calibrated) from a run folder."""
+        """Load a trained model (safe mode), its basis and its shrinkage (if calibrated) from a run folder.
+
+        A run folder that holds the model of the smallest sizes (``SMALL_SIZES_FOLDER``, with its own
+        ``model.keras`` and shrinkage, in the same basis) gives it to the codec as ``small``.
+        """
         run_folder = Path(run_folder)
-        model = load_model(run_folder / model_name)
         basis = SpectralBasis.load(run_folder / "basis")
-        shrinkage_path = run_folder / SHRINKAGE_FILE
+        codec = cls._from_folder(run_folder, representation, basis, model_name)
+        small_folder = run_folder / SMALL_SIZES_FOLDER
+        if (small_folder / model_name).is_file():
+            codec.attach_small(cls._from_folder(small_folder, representation, basis, model_name))
+        return codec
+
+    @classmethod
+    def _from_folder(
+        cls, folder: Path, representation: SpectrogramRepresentation, basis: SpectralBasis, model_name: str
+    ) -> LatentCodec:
+        """The codec of one model in ``folder`` (its ``model_name`` and, if calibrated, its shrinkage)."""
+        model = load_model(folder / model_name)
+        shrinkage_path = folder / SHRINKAGE_FILE
         shrinkage = Shrinkage.load(shrinkage_path) if shrinkage_path.exists() else None
         return cls(representation, basis, model.get_layer("encoder"), model.get_layer("decoder"), shrinkage)
 
@@ -335,3 +399,40 @@ def calibrate_shrinkage(
         )
         distances[size] = {"pca": pca, "full_model": tried[1.0, 1.0], "chosen": chosen}
     return Shrinkage(encoder=encoder_shares, decoder=decoder_shares, calibrated_on=calibrated_on, distances=distances)
+
+
+def calibrate_codec(
+    codec: LatentCodec, spectrograms: np.ndarray, sizes: Sequence[int], *, calibrated_on: str = ""
+) -> Shrinkage:
+    """:func:`calibrate_shrinkage` for ``codec`` and, on the sizes it serves, its codec of the smallest sizes.
+
+    Sets each codec's ``shrinkage`` and returns every size's shares and distances as one
+    :class:`Shrinkage` (for the record and the table; each codec keeps and saves its own).
+    """
+    sizes = sorted(int(size) for size in sizes)
+    small_sizes = [size for size in sizes if codec.serving(size) is not codec]
+    calibrated = [(codec, [size for size in sizes if size not in small_sizes])]
+    if small_sizes:
+        calibrated.append((codec.small, small_sizes))
+    encoder, decoder, distances = {}, {}, {}
+    for part, part_sizes in calibrated:
+        if part_sizes:
+            part.shrinkage = calibrate_shrinkage(part, spectrograms, part_sizes, calibrated_on=calibrated_on)
+            encoder |= part.shrinkage.encoder
+            decoder |= part.shrinkage.decoder
+            distances |= part.shrinkage.distances
+    return Shrinkage(
+        encoder=dict(sorted(encoder.items())),
+        decoder=dict(sorted(decoder.items())),
+        calibrated_on=calibrated_on,
+        distances=dict(sorted(distances.items())),
+    )
+
+
+def save_calibration(codec: LatentCodec, run_folder: str | Path) -> None:
+    """Write ``codec``'s shrinkage into ``run_folder`` and its small codec's into ``SMALL_SIZES_FOLDER`` there."""
+    run_folder = Path(run_folder)
+    if codec.shrinkage is not None:
+        codec.shrinkage.save(run_folder / SHRINKAGE_FILE)
+    if codec.small is not None and codec.small.shrinkage is not None:
+        codec.small.shrinkage.save(run_folder / SMALL_SIZES_FOLDER / SHRINKAGE_FILE)

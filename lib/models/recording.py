@@ -126,13 +126,18 @@ class TrainedModel:
         return (self.run_folder / "model.keras").is_file() and self.representation_path.is_file()
 
     def fingerprint(self) -> str:
-        """Hash of everything that decides the decoded audio: weights, basis, shrinkage, representation."""
+        """Hash of everything that decides the decoded audio: weights, basis, shrinkage, representation, and
+        the model of the smallest sizes with its shrinkage where the run has one."""
+        from lib.models.codec import SHRINKAGE_FILE, SMALL_SIZES_FOLDER
+
         digest = hashlib.sha256()
-        files = [self.run_folder / "model.keras", self.representation_path, self.run_folder / "shrinkage.json"]
+        small = self.run_folder / SMALL_SIZES_FOLDER
+        files = [self.run_folder / "model.keras", self.representation_path, self.run_folder / SHRINKAGE_FILE]
         files += sorted((self.run_folder / "basis").glob("*"))
+        files += [small / "model.keras", small / SHRINKAGE_FILE]
         for path in files:
             if path.is_file():
-                digest.update(path.name.encode())
+                digest.update((f"{SMALL_SIZES_FOLDER}/{path.name}" if path.parent == small else path.name).encode())
                 digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
 
