@@ -250,6 +250,16 @@ def test_the_ratchet_locks_in_improvements_and_ignores_noise():
     assert better.improved and better.document["notes"]["01_autoencoder"][0]["reference"] == 3.5
 
 
+def test_a_kept_reference_keeps_a_tolerance_that_holds_the_new_runs():
+    proposal = _proposal(codec_db=4.15)
+    proposal["notes"]["01_autoencoder"][0]["tolerance"] = 0.1  # the new runs: 4.15 +- 0.1
+    (kept, *_) = ratchet.apply(OLD, proposal).document["notes"]["01_autoencoder"]
+    assert kept["reference"] == 4.0 and kept["tolerance"] == pytest.approx(0.25)  # 4.0 +- 0.25 holds them
+    proposal["notes"]["01_autoencoder"][0].update(reference=4.05, tolerance=0.05)
+    (kept, *_) = ratchet.apply(OLD, proposal).document["notes"]["01_autoencoder"]
+    assert kept["tolerance"] == 0.2  # never narrower than the old tolerance
+
+
 def test_a_flaky_target_is_listed_not_checked_and_the_ratchet_asks_why_it_stopped_being_expected():
     flaky = {"figure": "targets.beats_pca", "flaky": "true in the reference, false in 1 of 2 other run(s)"}
     assert not checks.run_checks({"01": [flaky]}, lambda name: "/nonexistent.json")

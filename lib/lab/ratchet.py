@@ -72,6 +72,17 @@ def _better(old: dict, new_value) -> bool:
     return -change > old["tolerance"] if old["better"] == "lower" else change > old["tolerance"]
 
 
+def _kept_tolerance(previous: dict, expectation: dict) -> float:
+    """The tolerance of a reference kept within its old tolerance, proposed anew as ``expectation``.
+
+    The new runs lie within ``expectation['tolerance']`` of their own reference, so around the kept
+    one they need that plus the distance between the two (never less than the old tolerance): else a
+    tighter spread measured around a moved centre would fail the very runs it came from.
+    """
+    moved = abs(expectation["reference"] - previous["reference"])
+    return max(previous["tolerance"], round(expectation["tolerance"] + moved, 6))
+
+
 def current_commit() -> str:
     """The checkout's commit (short), or ``unknown`` outside git."""
     try:
@@ -140,6 +151,8 @@ def apply(old_document: dict, new_document: dict, accepted: dict[str, str] | Non
                 result.improved.append(f"{section}/{notebook}:{figure}: {old_value} -> {new_value}")
             elif "reference" in previous and "factor" not in previous:
                 merged["reference"] = previous["reference"]  # within the spread: the reference stays
+                if "tolerance" in expectation:  # and its tolerance still holds the runs just measured
+                    merged["tolerance"] = _kept_tolerance(previous, expectation)
         result.document.setdefault(section, {}).setdefault(notebook, []).append(merged)
     for key, previous in old.items():
         if key in new:
