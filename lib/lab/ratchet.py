@@ -5,7 +5,8 @@ proposes a new document; :func:`apply` compares it with the committed one, figur
 
 * a figure that moved the better way by more than its tolerance takes the new reference (the
   improvement is locked in); one that moved within its tolerance keeps the old reference (noise
-  does not move references, so they cannot drift the worse way a little at a time);
+  does not move references, so they cannot drift the worse way a little at a time), with a tolerance
+  wide enough for the runs just measured (:func:`_kept_tolerance`);
 * a figure that moved the worse way beyond its tolerance (either way, for ``near`` figures), a
   target expected true that no longer is, and a watched figure that disappeared are **refused**,
   unless the refresh names it with a reason (``--accept-worse KEY "why"``); an accepted change is
