@@ -353,3 +353,53 @@ def test_a_cache_built_from_the_same_clips_and_basis_is_reused(prepared, tmp_pat
     assert not np.allclose(stream.CoefficientFile(path).rows(0, 3), first)
     stream.build_coefficient_cache(prepared, "train", representation, other, path, reuse="other rows")
     assert sum(passes) == 2 * prepared.counts()["train"]  # other rows described: a new pass too
+
+
+def test_the_judge_learns_from_every_clip_of_a_sampled_split(prepared, tmp_path):
+    from lib.measure import evaluation
+    from lib.models import judge
+
+    prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
+    representation = prepared.representation
+    pitches, families = evaluation.judge_classes(prepared)
+    waveforms, rows = prepared.split("train")
+    spectrograms = representation.forward(waveforms)
+    targets = evaluation.judge_targets(prepared, waveforms, rows, pitches, families)
+    classes = {"pitches": pitches, "families": families}
+    whole = evaluation.judge_training_data(
+        prepared, waveforms, spectrograms, targets, representation=representation, **classes
+    )
+    assert whole[0] is spectrograms and whole[1] is targets  # a whole split: the held arrays
+    tuning = analysis.chroma_tuning(waveforms, sample_rate=16_000)  # what the clips together give, stated
+    assert np.array_equal(
+        evaluation.judge_targets(prepared, waveforms, rows, pitches, families, tuning=tuning)["pitch"], targets["pitch"]
+    )
+    prepared.limit_splits({"train": 4}, seed=0)
+    held, held_rows = prepared.split("train")
+    held_targets = evaluation.judge_targets(prepared, held, held_rows, pitches, families)
+    streamed = evaluation.judge_training_data(
+        prepared, held, representation.forward(held), held_targets, representation=representation, **classes
+    )
+    sample_tuning = analysis.chroma_tuning(held, sample_rate=16_000)  # every block is labelled with the sample's
+    targets = evaluation.judge_targets(prepared, waveforms, rows, pitches, families, tuning=sample_tuning)
+    assert isinstance(streamed, StreamedData) and len(streamed) == len(rows) > 4  # every clip, not the sample
+    batches = StreamedBatches(streamed, batch_size=5, seed=0, block_rows=3, shuffle_blocks=2)
+    seen = [(inputs.numpy(), labels["pitch"].numpy(), labels["family"].numpy()) for inputs, labels in batches.dataset]
+    inputs = np.concatenate([part[0] for part in seen])
+    assert inputs.shape == (len(rows), *representation.shape) and len(seen[0][0]) == 5
+    order = [int(np.argmin(np.abs(spectrograms - one).sum(axis=(1, 2)))) for one in inputs]  # each clip once
+    assert sorted(order) == list(range(len(rows)))
+    assert np.allclose(inputs, spectrograms[order], atol=1e-6)
+    assert np.array_equal(np.concatenate([part[1] for part in seen]), targets["pitch"][order])
+    assert np.array_equal(np.concatenate([part[2] for part in seen]), targets["family"][order])
+    result = fit_or_load(  # the judge trains from the stream
+        lambda: judge.build_classifier(*representation.shape, len(pitches), len(families), width=8),
+        streamed,
+        (representation.forward(held), held_targets),
+        run_folder=tmp_path / "judge",
+        config=TrainingConfig(epochs=2, batch_size=8, seed=0),
+        settings={},
+        loss={"pitch": "sparse_categorical_crossentropy", "family": "sparse_categorical_crossentropy"},
+    )
+    assert len(result.history["loss"]) == 2 and np.isfinite(result.history["loss"]).all()
+    prepared.limit_splits({})

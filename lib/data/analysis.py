@@ -81,14 +81,26 @@ def semitones(frequency_ratio: np.ndarray) -> np.ndarray:
     return 12 * np.log2(frequency_ratio)
 
 
-def dominant_pitch_class(waveforms: np.ndarray, *, sample_rate: int, hop_length: int = 512) -> np.ndarray:
+def chroma_tuning(waveforms: np.ndarray, *, sample_rate: int, hop_length: int = 512) -> float:
+    """The tuning (fractions of a semitone off A440) librosa's chroma estimates from clips [shape=(n, samples)]
+    taken together: what :func:`dominant_pitch_class` uses when it is given none."""
+    waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
+    power = np.abs(librosa.stft(waveforms, n_fft=2048, hop_length=hop_length)) ** 2
+    return float(librosa.estimate_tuning(S=power, sr=sample_rate, bins_per_octave=12))
+
+
+def dominant_pitch_class(
+    waveforms: np.ndarray, *, sample_rate: int, hop_length: int = 512, tuning: float | None = None
+) -> np.ndarray:
     """The pitch class (0 = C … 11 = B) with the most chroma energy over each clip.
 
     waveforms : [shape=(n, samples)] -> [shape=(n,)] integers. A label any music has, with no
     annotation: for a single note its pitch class, for a chord or a passage its strongest one.
+    Without a ``tuning`` it is estimated from the clips given, together (:func:`chroma_tuning`), so a
+    clip's class can depend on the others: give clips labelled in several passes one tuning.
     """
     waveforms = np.atleast_2d(np.asarray(waveforms, dtype=np.float32))
-    chroma = librosa.feature.chroma_stft(y=waveforms, sr=sample_rate, hop_length=hop_length)
+    chroma = librosa.feature.chroma_stft(y=waveforms, sr=sample_rate, hop_length=hop_length, tuning=tuning)
     return np.argmax(chroma.sum(axis=-1), axis=-1).astype(np.int64)
 
 

@@ -10,7 +10,9 @@ basis coefficients per clip the models read. So a large collection is never stac
   writes a ``.npy`` file of shape (clips, size), atomically; the pass's memory is one chunk's;
 * :class:`CoefficientFile` reads row ranges of such a file with plain reads (no memory map, so
   that pages read do not stay counted as the process's memory), for
-  :class:`lib.models.training.StreamedBatches`, which ``fit`` reads through ``tf.data``.
+  :class:`lib.models.training.StreamedBatches`, which ``fit`` reads through ``tf.data``;
+* :class:`ClipRows` computes a model's rows from the clips as training reaches them, for a model that
+  reads whole spectrograms (stage 3's judge), whose cache would be as large as the spectrograms.
 
 May import: :mod:`lib.core`, :mod:`lib.spectral`, :mod:`lib.data.clips`.
 """
@@ -208,3 +210,37 @@ class CoefficientFile:
             squares += np.square(block).sum(axis=0)
         mean = total / self.count
         return np.sqrt(np.maximum(squares / self.count - np.square(mean), 0.0)).astype(np.float32)
+
+
+class ClipRows:
+    """Every clip of a split as rows made when they are read: the clip's normalised spectrogram, flattened
+    (``bins * frames`` numbers), then the numbers ``columns`` gives it (e.g. its labels).
+
+    The source of a :class:`lib.models.training.StreamedData` for a model on spectrograms: nothing is
+    written (a spectrogram is 32,768 numbers, 128 KB; a collection's would not fit on most disks), each
+    block of clips is read from the shards and transformed when training reaches it. ``columns`` maps a
+    block's waveforms [shape=(n, samples)] and manifest rows to [shape=(n, c)].
+    """
+
+    def __init__(
+        self,
+        dataset: ClipDataset,
+        split: str,
+        representation: SpectrogramRepresentation,
+        columns: Callable[[np.ndarray, list[dict]], np.ndarray],
+    ) -> None:
+        self.dataset, self.representation, self.columns = dataset, representation, columns
+        self.indices = dataset.indices(split)
+        if not len(self.indices):
+            raise ValueError(f"split {split!r} has no clips to stream")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows of clips ``start`` to ``stop`` of the split [shape=(stop - start, bins * frames + c)]."""
+        chunk = self.indices[max(0, start) : stop]
+        waveforms = self.dataset.clips(chunk)
+        spectrograms = self.representation.forward(waveforms).reshape(len(chunk), -1)
+        appended = np.asarray(self.columns(waveforms, [self.dataset.manifest[i] for i in chunk]), dtype=np.float32)
+        return np.concatenate([spectrograms, appended.reshape(len(chunk), -1)], axis=1).astype(np.float32)

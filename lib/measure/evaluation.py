@@ -24,11 +24,12 @@ import keras
 import librosa
 import numpy as np
 
-from lib.data import analysis
+from lib.data import analysis, stream
 from lib.data.clips import ClipDataset
 from lib.data.dataset import FAMILIES
 from lib.models import judge, latent
 from lib.models.codec import CHOICE_BITS
+from lib.models.training import StreamedData
 from lib.spectral import metrics
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.representation import SpectrogramRepresentation
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
 MEASURABLE_DB = 0.05  # dB: the smallest change of a mean log-mel distance counted as a difference
 CONVERGENCE_WINDOW = 0.2  # share of the epochs at the end of training where the curve must be flat
+JUDGE_BLOCK_CLIPS = 128  # clips read at a time when the judge streams a split: 8 blocks of spectrograms are 128 MB
 CONVERGENCE_TOLERANCE = 0.01  # relative gain of the best validation loss over that window still called flat
 
 
@@ -182,6 +184,68 @@ def judge_classes(dataset) -> tuple[list[int], list[str]]:
     if dataset.has_note_labels:
         return sorted(dataset.config.pitches), list(FAMILIES)
     return list(range(12)), list(dataset.labels)
+
+
+def judge_targets(
+    dataset: ClipDataset,
+    waveforms: np.ndarray,
+    rows: Sequence[dict],
+    pitches: Sequence[int],
+    families: Sequence[str],
+    *,
+    tuning: float | None = None,
+) -> dict[str, np.ndarray]:
+    """What the stage-3 judge learns of clips [shape=(n, samples)] and their manifest ``rows``: {"pitch": index
+    among ``pitches``, "family": index among ``families``} [shape=(n,)] each (see :func:`judge_classes`).
+
+    On the notes the pitch is the row's MIDI pitch; on a dataset without note labels it is the clip's
+    dominant pitch class, measured from the audio with ``tuning`` (None: estimated from these clips
+    together, :func:`lib.data.analysis.dominant_pitch_class`), and the row's label stands in for the family.
+    """
+    if dataset.has_note_labels:
+        pitch = class_indices([row["pitch"] for row in rows], pitches)
+    else:
+        pitch = analysis.dominant_pitch_class(waveforms, sample_rate=dataset.config.sample_rate, tuning=tuning)
+    return {"pitch": np.asarray(pitch, np.int64), "family": class_indices([row["label"] for row in rows], families)}
+
+
+def judge_training_data(
+    dataset: ClipDataset,
+    waveforms: np.ndarray,
+    spectrograms: np.ndarray,
+    targets: dict[str, np.ndarray],
+    *,
+    representation: SpectrogramRepresentation,
+    pitches: Sequence[int],
+    families: Sequence[str],
+) -> tuple[np.ndarray, dict[str, np.ndarray]] | StreamedData:
+    """What the stage-3 judge trains on: the held training clips' ``spectrograms`` [shape=(n, bins, frames)]
+    and ``targets`` (:func:`judge_targets`) when the dataset holds its training split whole; when it holds a
+    sample (a large collection), every training clip, read from the shards a block at a time with its
+    spectrogram and targets made as training reaches it (:class:`lib.data.stream.ClipRows`), so the judge
+    learns from the whole collection while memory holds a few blocks. Its epochs then shrink with the
+    collection (:meth:`lib.models.training.TrainingConfig.epochs_for`). A measured pitch class is then
+    measured in every block with the tuning of the held clips' ``waveforms`` [shape=(n, samples)], so a
+    clip's label does not depend on the block it is read in."""
+    if "train" not in dataset.sampled_splits():
+        return spectrograms, targets
+    values, shape = int(np.prod(representation.shape)), tuple(representation.shape)
+    tuning = (
+        None if dataset.has_note_labels else analysis.chroma_tuning(waveforms, sample_rate=dataset.config.sample_rate)
+    )
+
+    def columns(waveforms: np.ndarray, rows: list[dict]) -> np.ndarray:  # [shape=(n, 2)]: pitch, family
+        made = judge_targets(dataset, waveforms, rows, pitches, families, tuning=tuning)
+        return np.stack([made["pitch"], made["family"]], axis=1)
+
+    def batch_map(batch):  # rows [shape=(batch, values + 2)] -> (spectrograms, {"pitch", "family"})
+        return keras.ops.reshape(batch[:, :values], (-1, *shape)), {
+            "pitch": keras.ops.cast(batch[:, values], "int32"),
+            "family": keras.ops.cast(batch[:, values + 1], "int32"),
+        }
+
+    source = stream.ClipRows(dataset, "train", representation, columns)
+    return StreamedData(source, targets=None, batch_map=batch_map, block_rows=JUDGE_BLOCK_CLIPS)
 
 
 def nearest_distances(

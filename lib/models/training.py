@@ -194,11 +194,16 @@ class StreamedData:
     (:class:`lib.data.stream.CoefficientFile`); ``targets`` maps a batch of inputs to its targets (None:
     the inputs are the targets' business of the model, as a VAE's; ``"inputs"``: the inputs themselves);
     ``columns`` names consecutive column ranges by width (e.g. ``{"coefficients": 1024, "conditions": 9}``)
-    for a model with named inputs: each batch is then a dict of those parts."""
+    for a model with named inputs: each batch is then a dict of those parts. ``batch_map`` (with no
+    ``targets`` or ``columns``) turns a batch of rows, a tensor, into what ``fit`` takes, e.g. ``(inputs,
+    targets)``, inside the ``tf.data`` pipeline. ``block_rows`` rows are read at a time: fewer for wide rows
+    (a spectrogram's 32,768 numbers) keep the blocks :class:`StreamedBatches` holds small."""
 
     source: object
     targets: Callable[[np.ndarray], np.ndarray] | str | None = "inputs"
     columns: dict[str, int] | None = None
+    batch_map: Callable | None = None
+    block_rows: int = 1024
 
     def __len__(self) -> int:
         return len(self.source)
@@ -274,7 +279,7 @@ def input_count(inputs: dict[str, np.ndarray] | StreamedData) -> int:
 class StreamedBatches:
     """Batches of a :class:`StreamedData`, in an order that depends only on the seed and the epoch.
 
-    Each epoch visits blocks of ``block_rows`` consecutive rows in a shuffled order seeded by
+    Each epoch visits blocks of ``block_rows`` consecutive rows (by default the data's) in a shuffled order seeded by
     ``(seed, epoch)``, reads ``shuffle_blocks`` of them at a time, shuffles their rows together and
     cuts batches (the rows left over join the next group's). Each group goes to ``tf.data`` as one stack
     of batches, not batch by batch from Python, and the next group is read while this one trains. Memory
@@ -284,11 +289,18 @@ class StreamedBatches:
     """
 
     def __init__(
-        self, data: StreamedData, *, batch_size: int, seed: int, block_rows: int = 1024, shuffle_blocks: int = 8
+        self,
+        data: StreamedData,
+        *,
+        batch_size: int,
+        seed: int,
+        block_rows: int | None = None,
+        shuffle_blocks: int = 8,
     ) -> None:
         import tensorflow as tf
 
         self.epoch = 0
+        block_rows = data.block_rows if block_rows is None else block_rows
         count, source = len(data), data.source
         size = source.rows(0, 1).shape[1]
         mapped = None if data.targets in (None, "inputs") else data.targets
@@ -320,6 +332,10 @@ class StreamedBatches:
         dataset = tf.data.Dataset.from_generator(groups, output_signature=specs).prefetch(1).unbatch()
         if data.targets == "inputs":
             dataset = dataset.map(lambda batch: (batch, batch))
+        if data.batch_map is not None:
+            if data.targets is not None or data.columns:
+                raise ValueError("batch_map makes a batch's inputs and targets: give no targets or columns with it")
+            dataset = dataset.map(data.batch_map)
         if data.columns:
             if data.targets is not None or sum(data.columns.values()) != size:
                 raise ValueError(f"columns {data.columns} must cover the {size} numbers of a row, without targets")
