@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 PITCH_RESOLUTION = 0.2  # semitones: pyin's grid for pitch checks (at most 10 cents off; 5x faster than 0.1)
 MEASURABLE_DB = 0.05  # dB: the smallest change of a mean log-mel distance counted as a difference
 CONVERGENCE_WINDOW = 0.2  # share of the epochs at the end of training where the curve must be flat
-JUDGE_BLOCK_CLIPS = 128  # clips read at a time when the judge streams a split: 8 blocks of spectrograms are 128 MB
 CONVERGENCE_TOLERANCE = 0.01  # relative gain of the best validation loss over that window still called flat
+JUDGE_BLOCK_CLIPS = 128  # clips read at a time when the judge streams a split: 8 blocks of spectrograms are 128 MB
 
 
 @dataclass
