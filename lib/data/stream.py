@@ -243,4 +243,4 @@ class ClipRows:
         waveforms = self.dataset.clips(chunk)
         spectrograms = self.representation.forward(waveforms).reshape(len(chunk), -1)
         appended = np.asarray(self.columns(waveforms, [self.dataset.manifest[i] for i in chunk]), dtype=np.float32)
-        return np.concatenate([spectrograms, appended.reshape(len(chunk), -1)], axis=1).astype(np.float32)
+        return np.concatenate([spectrograms, appended.reshape(len(chunk), -1)], axis=1).astype(np.float32, copy=False)
