@@ -3,7 +3,8 @@
 Usage::
 
     .venv/bin/python scripts/stage1_variants.py NAME [--sizes 32 64 128] [--width 1024] [--epochs 80]
-        [--dropout 0.1] [--no-linear-path] [--no-augment] [--basis 1024] [--seed 0]
+        [--dropout 0.1] [--layers 2] [--learning-rate 2e-3] [--batch-size 256] [--no-linear-path]
+        [--no-augment] [--basis 1024] [--seed 0]
 
 ``LML_DATASET`` chooses the data (the notes by default, ``genres``, or a folder). The model trains on
 the same clips, augmented copies, mel-weighted loss and cosine schedule as notebook 01's, in a run
@@ -51,6 +52,9 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--width", type=int, default=1024, help="units per hidden layer")
     parser.add_argument("--epochs", type=int, default=80, help="epochs of the cosine schedule")
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--layers", type=int, default=2, help="hidden layers in the encoder and in the decoder")
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="first rate of the cosine schedule")
+    parser.add_argument("--batch-size", type=int, default=256, help="clips per step")
     parser.add_argument("--basis", type=int, default=1024, help="PCA coefficients the networks read and write")
     parser.add_argument("--no-linear-path", action="store_true", help="plain Dense maps instead of PCA + residuals")
     parser.add_argument("--no-augment", action="store_true", help="no mixtures and pitch shifts")
@@ -100,6 +104,7 @@ def main(argv: list[str]) -> int:
         basis_size=basis.size,
         latent_dim=max(options.sizes),
         hidden_width=options.width,
+        hidden_layers=options.layers,
         nested_sizes=tuple(sorted(options.sizes)),
         linear_path=not options.no_linear_path,
         dropout=options.dropout,
@@ -112,7 +117,11 @@ def main(argv: list[str]) -> int:
         coefficient_pairs(coefficients["valid"], weighting),
         run_folder=paths.models_dir() / "stage1_variants" / options.name,
         config=TrainingConfig(
-            epochs=options.epochs, batch_size=256, learning_rate=2e-3, seed=options.seed, schedule="cosine"
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            seed=options.seed,
+            schedule="cosine",
         ),
         settings={"model": model_config.to_dict(), "data": dataset.fingerprint(), "augment": not options.no_augment},
     )

@@ -26,7 +26,7 @@ from lib.core.fileio import atomic_write_bytes, load_json
 from lib.core.paths import PROJ_ROOT, dataset_choice, metrics_path, outputs_dir, shown
 from lib.lab import checks
 from lib.lab.checks import stage_dataset
-from lib.lab.ratchet import load_tradeoffs
+from lib.lab.ratchet import load_tradeoffs, shown_figure
 
 RESULTS_TAG = "results"
 
@@ -67,7 +67,7 @@ def tradeoffs_html(notebook: str | None = None, *, dataset: str | None = None) -
     if not entries:
         return ""
     rows = "".join(
-        f"<tr><td>{html.escape(entry['notebook'])}</td><td><code>{html.escape(entry['figure'])}</code></td>"
+        f"<tr><td>{html.escape(entry['notebook'])}</td><td><code>{html.escape(shown_figure(entry))}</code></td>"
         f"<td>{html.escape(str(entry['old']))}</td><td>{html.escape(str(entry['new']))}</td>"
         f"<td>{html.escape(entry['reason'])}</td><td>{html.escape(entry['commit'])}</td></tr>"
         for entry in entries
