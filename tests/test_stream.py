@@ -403,3 +403,40 @@ def test_the_judge_learns_from_every_clip_of_a_sampled_split(prepared, tmp_path)
     )
     assert len(result.history["loss"]) == 2 and np.isfinite(result.history["loss"]).all()
     prepared.limit_splits({})
+
+
+def test_the_label_judge_hears_every_real_clip_of_a_sampled_split(prepared, tmp_path, monkeypatch):
+    from lib.measure import label_judge
+    from lib.models import training
+
+    prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
+    labels = prepared.labels
+    whole, whole_rows = prepared.split("train")
+    assert label_judge.unheld_descriptors(prepared, "train", labels)[0].shape == (0, label_judge.DESCRIPTOR_SIZE)
+    prepared.limit_splits({"train": 4}, seed=0)
+    held, held_rows = prepared.split("train")
+    descriptors, indices = label_judge.unheld_descriptors(prepared, "train", labels, block_clips=3)
+    rest = [i for i, row in enumerate(whole_rows) if row["index"] not in {r["index"] for r in held_rows}]
+    assert len(descriptors) == len(rest) == len(whole_rows) - 4 > 0  # every clip the sample left out, once
+    assert np.allclose(descriptors, label_judge.clip_descriptors(whole[rest], sample_rate=16_000), atol=1e-4)
+    assert [labels[i] for i in indices] == [whole_rows[i]["label"] for i in rest]
+    assert label_judge.unheld_descriptors(prepared, "train", labels[:1])[1].tolist() == [
+        0 for i in rest if whole_rows[i]["label"] == labels[0]
+    ]  # clips of labels the judge does not name are left out
+    seen = []
+    original_fit = training.fit_or_load
+    monkeypatch.setattr(label_judge, "fit_or_load", lambda *a, **k: seen.append(a[1]) or original_fit(*a, **k))
+    splits = {"train": held, "valid": held[:2], "test": held[2:]}
+    names = {"train": [r["label"] for r in held_rows], "valid": [r["label"] for r in held_rows[:2]]}
+    names["test"] = [r["label"] for r in held_rows[2:]]
+    heard = label_judge.train_on_splits(
+        splits, names, labels, reconstruct=lambda split: splits[split] * 0.9, test_files=names["test"],
+        sample_rate=16_000, run_folder=tmp_path / "judge", settings={}, epochs=2, width=8,
+        more_training=(descriptors, indices),
+    )  # fmt: skip
+    (inputs, targets) = seen[0]
+    copies = round(len(whole_rows) / 4)  # the held clips' reconstructions, repeated to about the real clips' count
+    assert len(inputs) == len(targets) == len(whole_rows) + 4 * copies
+    assert np.allclose(inputs[4 : len(whole_rows)], descriptors)  # every real clip: the held ones, then the rest
+    assert heard.unheld_training_clips == len(rest) and heard.record()["unheld_training_clips"] == len(rest)
+    prepared.limit_splits({})
