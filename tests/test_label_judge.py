@@ -45,6 +45,14 @@ def test_descriptors_of_a_clip_do_not_depend_on_its_batch_mates():
         label_judge.clip_descriptors(np.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
 
 
+def test_descriptors_worked_in_threads_are_those_of_one_pass_in_order():
+    rng = np.random.default_rng(1)
+    clips = np.concatenate([clips_of(label, 35, rng) for label in ("busy", "calm")])  # past two 32-clip chunks
+    chunk = label_judge.CHUNK_SAMPLES // clips.shape[1]
+    one_pass = [label_judge._descriptors(clips[start : start + chunk], SAMPLE_RATE) for start in range(0, 70, chunk)]
+    assert np.array_equal(label_judge.clip_descriptors(clips, sample_rate=SAMPLE_RATE), np.concatenate(one_pass))
+
+
 def test_a_file_is_judged_by_the_label_most_of_its_clips_get():
     predicted = np.array([0, 0, 1, 1, 1, 0, 2, 2])
     true = np.array([0, 0, 0, 1, 1, 1, 2, 2])
