@@ -36,11 +36,15 @@ def test_descriptors_of_a_clip_do_not_depend_on_its_batch_mates():
     quiet, loud = clips_of("busy", 1, rng) * 0.01, clips_of("calm", 1, rng) * 3
     alone = label_judge.clip_descriptors(quiet, sample_rate=SAMPLE_RATE)
     together = label_judge.clip_descriptors(np.concatenate([loud, quiet]), sample_rate=SAMPLE_RATE)
-    assert alone.shape == (1, label_judge.DESCRIPTOR_SIZE)
+    assert alone.shape == (1, label_judge.descriptor_size(SAMPLE_RATE)) == (1, 194)
     # the decibel floor and the chroma's tuning are each clip's own, not the batch's
     np.testing.assert_allclose(together[1], alone[0], rtol=1e-3, atol=1e-4)
     assert not np.allclose(together[0], together[1])
     assert label_judge.clip_descriptors(np.zeros((0, SAMPLE_RATE)), sample_rate=SAMPLE_RATE).shape == (0, 194)
+    # a longer clip has one more rhythm lag; its empty array is as wide as its descriptors
+    phrase = label_judge.clip_descriptors(np.tile(quiet, 4), sample_rate=SAMPLE_RATE)
+    assert phrase.shape == (1, label_judge.descriptor_size(4 * SAMPLE_RATE)) == (1, 195)
+    assert label_judge.clip_descriptors(np.zeros((0, 4 * SAMPLE_RATE)), sample_rate=SAMPLE_RATE).shape == (0, 195)
     with pytest.raises(ValueError, match="clips, samples"):
         label_judge.clip_descriptors(np.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
 

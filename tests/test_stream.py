@@ -412,7 +412,8 @@ def test_the_label_judge_hears_every_real_clip_of_a_sampled_split(prepared, tmp_
     prepared = collection.load_collection(prepared.folder)  # its own copy: the limits are the instance's
     labels = prepared.labels
     whole, whole_rows = prepared.split("train")
-    assert label_judge.unheld_descriptors(prepared, "train", labels)[0].shape == (0, label_judge.DESCRIPTOR_SIZE)
+    width = label_judge.descriptor_size(prepared.config.clip_samples)
+    assert label_judge.unheld_descriptors(prepared, "train", labels)[0].shape == (0, width)
     prepared.limit_splits({"train": 4}, seed=0)
     held, held_rows = prepared.split("train")
     descriptors, indices = label_judge.unheld_descriptors(prepared, "train", labels, block_clips=3)

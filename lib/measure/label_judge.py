@@ -17,7 +17,7 @@ Its accuracy is reported per clip and per file (:func:`file_vote_accuracy`: the 
 a file's clips get), on held-out files.
 
 A large collection holds its training split as a sample; :func:`unheld_descriptors` describes the
-rest in a pass over the shards (194 numbers a clip, 0.8 KB: 110 MB at 50 hours of one-second clips),
+rest in a pass over the shards (194 numbers a one-second clip, 0.8 KB: 110 MB at 50 hours of them),
 so the judge hears every real training clip. Reconstructions stay those of the held sample (one
 Griffin-Lim inversion per clip is too slow for a pass over every clip), repeated so that they keep
 about half of the judge's examples.
@@ -49,11 +49,19 @@ FEATURE_HOP = 512  # samples between frames of every descriptor
 # the genre clips against one clip at a time: 1.7-2x faster at 1 s, 1.06x at 4 s; 128 phrases at once: 2.6x slower.
 # Chunks go to threads on every core (their FFTs release the GIL): 256 genre phrases in 1.9 s against 2.9 s.
 CHUNK_SAMPLES = 512_000
-DESCRIPTOR_SIZE = 194
+RHYTHM_LAGS = 32  # onset autocorrelation lags at most: 1 s at 16 kHz (a shorter clip has fewer frames, fewer lags)
+
+
+def descriptor_size(samples: int) -> int:
+    """Numbers per clip of :func:`clip_descriptors` for clips of ``samples`` samples: 194 for one
+    second at 16 kHz, 195 for a longer clip (the rhythm's autocorrelation has one lag per frame after
+    the first, up to ``RHYTHM_LAGS``)."""
+    frames = 1 + int(samples) // FEATURE_HOP
+    return 163 + min(RHYTHM_LAGS, max(0, frames - 1))
 
 
 def clip_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
-    """What the label judge listens to, per clip [shape=(n, 194)]: harmony, rhythm, texture, range.
+    """What the label judge listens to, per clip [shape=(n, descriptor_size(samples))]: harmony, rhythm, texture, range.
 
     Key-independent harmony (12 sorted chroma values per frame, their mean and spread; the interval
     profile of the clip's chroma at 1-6 semitones; how alike the chroma is at lags of 1, 2, 4, 8
@@ -66,7 +74,7 @@ def clip_descriptors(waveforms: np.ndarray, *, sample_rate: int) -> np.ndarray:
     if waveforms.ndim != 2:
         raise ValueError(f"need waveforms of shape (clips, samples), got {waveforms.shape}")
     if not len(waveforms):
-        return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+        return np.zeros((0, descriptor_size(waveforms.shape[1])), np.float32)
     chunk = max(1, CHUNK_SAMPLES // waveforms.shape[1])  # chunks on every core, in threads: the same numbers
     return np.concatenate(parallel.map_chunks(lambda part: _descriptors(part, sample_rate), waveforms, chunk=chunk))
 
@@ -83,7 +91,7 @@ def _descriptors(clips: np.ndarray, sample_rate: int) -> np.ndarray:
     mel = librosa.feature.melspectrogram(S=power, sr=sample_rate, n_mels=40, hop_length=FEATURE_HOP)
     log_mel = np.log(mel + 1e-6)
     flatness = librosa.feature.spectral_flatness(S=np.sqrt(power), hop_length=FEATURE_HOP)[:, 0]
-    rhythm = librosa.autocorrelate(onset - onset.mean(axis=1, keepdims=True), max_size=33, axis=-1)
+    rhythm = librosa.autocorrelate(onset - onset.mean(axis=1, keepdims=True), max_size=RHYTHM_LAGS + 1, axis=-1)
     rhythm = rhythm[:, 1:] / (rhythm[:, :1] + 1e-9)
     ranked = np.sort(chroma, axis=1)  # per frame, loudest pitch class last: no key
     unit = chroma / (np.linalg.norm(chroma, axis=1, keepdims=True) + 1e-9)
@@ -175,7 +183,7 @@ class HeardSplits:
     """A label judge trained on a dataset's splits, with what it was trained and measured on."""
 
     judge: LabelJudge
-    descriptors: dict[str, np.ndarray]  # of the real clips, per split [shape=(n, 194)]
+    descriptors: dict[str, np.ndarray]  # of the real clips, per split [shape=(n, descriptor_size)]
     reconstructed: dict[str, np.ndarray]  # of their reconstructions, per split
     result: TrainingResult
     held_out: dict  # :func:`accuracy_figures` on the test split
@@ -196,10 +204,10 @@ class HeardSplits:
 def unheld_descriptors(
     dataset: ClipDataset, split: str, label_names: Sequence[str], *, block_clips: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Descriptors [shape=(n, 194)] and label indices into ``label_names`` [shape=(n,)] of the clips of
-    ``split`` that ``dataset`` does not hold in memory (the rest of a sampled split; none when the split
-    is whole), read from the shards ``block_clips`` at a time. Clips of a label not in ``label_names``
-    are left out, as the held clips of such labels are."""
+    """Descriptors [shape=(n, descriptor_size(clip samples))] and label indices into ``label_names``
+    [shape=(n,)] of the clips of ``split`` that ``dataset`` does not hold in memory (the rest of a
+    sampled split; none when the split is whole), read from the shards ``block_clips`` at a time.
+    Clips of a label not in ``label_names`` are left out, as the held clips of such labels are."""
     held = set(dataset.split_indices(split).tolist())
     position = {str(name): index for index, name in enumerate(label_names)}
     rest = np.array(
@@ -211,7 +219,8 @@ def unheld_descriptors(
         clip_descriptors(dataset.clips(rest[start : start + block_clips]), sample_rate=sample_rate)
         for start in range(0, len(rest), block_clips)
     ]
-    descriptors = np.concatenate(blocks) if blocks else np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+    empty = np.zeros((0, descriptor_size(dataset.config.clip_samples)), np.float32)
+    descriptors = np.concatenate(blocks) if blocks else empty
     return descriptors, np.array([position[str(dataset.manifest[i]["label"])] for i in rest], dtype=np.int64)
 
 
@@ -250,7 +259,7 @@ def train_on_splits(
     reconstructions of that split's clips, in the same order; ``test_files`` names each test clip's file.
     The judge learns from the training clips and their reconstructions and stops on the validation
     clips'; ``settings`` (the data's and the autoencoder's fingerprints) and ``width`` key the cached
-    model in ``run_folder``. ``more_training``: descriptors [shape=(m, 194)] and label indices
+    model in ``run_folder``. ``more_training``: descriptors [shape=(m, descriptor_size)] and label indices
     [shape=(m,)] of real training clips not in ``waveforms`` (:func:`unheld_descriptors`); the
     reconstructions are then repeated to about as many examples as the real clips.
     """
