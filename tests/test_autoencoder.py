@@ -444,6 +444,52 @@ def test_cosine_schedule_lowers_the_rate_to_its_floor(tmp_path):
         TrainingConfig(schedule="linear")
 
 
+class _SeeCompiler(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.xla = self.model.jit_compile
+
+
+def test_xla_compiles_large_dense_networks_only_and_the_finished_model_predicts_as_a_loaded_one(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((48, SMALL.basis_size)).astype(np.float32)
+    dense = build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32))
+    assert not training.xla_pays(dense)  # a small network steps slower under XLA on a CPU
+    monkeypatch.setattr(training, "XLA_LEAST_WEIGHTS", 1)
+    assert training.xla_pays(dense)
+    inputs = keras.Input(shape=(8, 4))
+    convolutional = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Conv1D(4, 3)(inputs)))
+    recurrent = keras.Model(inputs, keras.layers.GRU(4)(inputs))
+    assert not training.xla_pays(convolutional) and not training.xla_pays(recurrent)
+
+    def train(config: TrainingConfig, name: str):
+        seen = _SeeCompiler()
+        result = fit_or_load(
+            lambda: build_autoencoder(SMALL, np.ones(SMALL.basis_size, dtype=np.float32)),
+            (data, data),
+            (data, data),
+            run_folder=tmp_path / name,
+            config=config,
+            settings={"test": "xla"},
+            extra_callbacks=[seen],
+        )
+        return result, seen.xla
+
+    compiled, xla = train(TrainingConfig(epochs=2, batch_size=16), "xla")
+    assert xla and not compiled.model.jit_compile  # trained under XLA, predicts as an uncompiled model
+    loaded = fit_or_load(
+        lambda: None,
+        (data, data),
+        (data, data),
+        run_folder=tmp_path / "xla",
+        config=TrainingConfig(epochs=2, batch_size=16),
+        settings={"test": "xla"},
+    )
+    assert loaded.loaded_from_cache
+    np.testing.assert_array_equal(loaded.model.predict(data, verbose=0), compiled.model.predict(data, verbose=0))
+    _, xla = train(TrainingConfig(epochs=1, batch_size=16, jit_compile=False), "graph")
+    assert not xla
+
+
 def test_convergence_verdict():
     from lib.measure.evaluation import convergence
 

@@ -146,12 +146,11 @@ def training_throughput(build: Callable, inputs, targets, *, loss, batch_size: i
     """Examples per second of ``build()`` trained on the lab's batch pipeline (median epoch after a warm-up)."""
     import keras
 
-    from lib.models.training import EpochShuffledBatches
+    from lib.models.training import EpochShuffledBatches, TrainingConfig, compile_for_training
 
     keras.utils.set_random_seed(0)
     model = build()
-    optimizer = keras.optimizers.Adam(1e-3)
-    model.compile(optimizer=optimizer, loss=loss) if loss else model.compile(optimizer=optimizer)
+    compile_for_training(model, keras.optimizers.Adam(1e-3), loss, jit_compile=TrainingConfig().jit_compile)
     batches = EpochShuffledBatches(inputs, targets, batch_size=batch_size, seed=0)
     count = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
     model.fit(batches.dataset, epochs=1, verbose=0, shuffle=False)  # tracing and warm-up

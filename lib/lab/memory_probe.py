@@ -110,6 +110,7 @@ def _streamed_training(
         StreamedBatches,
         StreamedData,
         TrainingConfig,
+        compile_for_training,
         fit_or_load,
     )
 
@@ -131,7 +132,7 @@ def _streamed_training(
         if int(steps):
             keras.utils.set_random_seed(0)
             model = build_autoencoder(config, train.column_std())
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+            compile_for_training(model, keras.optimizers.Adam(1e-3), "mse", jit_compile=training.jit_compile)
             if source == "memory":
                 rows = train.rows(0, len(train))
                 batches = EpochShuffledBatches(rows, rows, batch_size=training.batch_size, seed=0)
