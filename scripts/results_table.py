@@ -688,7 +688,10 @@ def performance_block(bench: dict) -> str:
             f"| {row['implementation']} | {row['init']} | {row['iterations']} | "
             f"{mark}{row['log_mel_distance_db']:.3f} dB{mark} | {row['realtime']:,.0f}x |"
         )
-    training = ", ".join(f"{name} {value:,.0f}" for name, value in bench["training_examples_per_second"].items())
+    training = ", ".join(
+        f"{name.replace('_', ' ').replace('xla', 'XLA')} {value:,.0f}"
+        for name, value in bench["training_examples_per_second"].items()
+    )
     memory = bench["peak_memory_mib"]
     lines += [
         "",

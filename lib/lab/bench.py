@@ -142,15 +142,18 @@ def griffin_lim_sweep(representation, waveforms: np.ndarray, *, iterations=GRIFF
     return rows
 
 
-def training_throughput(build: Callable, inputs, targets, *, loss, batch_size: int = 64, epochs: int = 3) -> float:
-    """Examples per second of ``build()`` trained on the lab's batch pipeline (median epoch after a warm-up)."""
+def training_throughput(
+    build: Callable, inputs, targets, *, loss, batch_size: int = 64, epochs: int = 3, jit_compile: bool = True
+) -> float:
+    """Examples per second of ``build()`` trained on the lab's batch pipeline (median epoch after a warm-up),
+    compiled as ``fit_or_load`` compiles it (``jit_compile``: XLA where it pays)."""
     import keras
 
-    from lib.models.training import EpochShuffledBatches, TrainingConfig, compile_for_training
+    from lib.models.training import EpochShuffledBatches, compile_for_training
 
     keras.utils.set_random_seed(0)
     model = build()
-    compile_for_training(model, keras.optimizers.Adam(1e-3), loss, jit_compile=TrainingConfig().jit_compile)
+    compile_for_training(model, keras.optimizers.Adam(1e-3), loss, jit_compile=jit_compile)
     batches = EpochShuffledBatches(inputs, targets, batch_size=batch_size, seed=0)
     count = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs)
     model.fit(batches.dataset, epochs=1, verbose=0, shuffle=False)  # tracing and warm-up
@@ -222,7 +225,8 @@ def codecs(dataset) -> dict:
 
 
 def throughputs(dataset, codec, *, epochs: int) -> dict:
-    """Training examples per second of the autoencoder, the VAE and the judge, at the notebooks' sizes."""
+    """Training examples per second of the autoencoder, the VAE and the judge, at the notebooks' sizes;
+    the autoencoder and the VAE again without XLA (what compiling their steps with it gains)."""
     from lib.models import judge, vae
     from lib.models.autoencoder import AutoencoderConfig, build_autoencoder
 
@@ -234,16 +238,21 @@ def throughputs(dataset, codec, *, epochs: int) -> dict:
     labels = {"pitch": np.zeros(len(rows), np.int32), "family": np.zeros(len(rows), np.int32)}
     families = max(len(dataset.labels), 2)
     sparse = "sparse_categorical_crossentropy"
+
+    def autoencoder():
+        return build_autoencoder(AutoencoderConfig.for_basis(size, codec.latent_dim), std)
+
+    def variational():
+        return vae.build_vae(vae.VAEConfig(basis_size=size), std)
+
     return {
-        "autoencoder": training_throughput(
-            lambda: build_autoencoder(AutoencoderConfig.for_basis(size, codec.latent_dim), std),
-            coefficients,
-            coefficients,
-            loss="mse",
-            epochs=epochs,
+        "autoencoder": training_throughput(autoencoder, coefficients, coefficients, loss="mse", epochs=epochs),
+        "vae": training_throughput(variational, coefficients, None, loss=None, epochs=epochs),
+        "autoencoder_without_xla": training_throughput(
+            autoencoder, coefficients, coefficients, loss="mse", epochs=epochs, jit_compile=False
         ),
-        "vae": training_throughput(
-            lambda: vae.build_vae(vae.VAEConfig(basis_size=size), std), coefficients, None, loss=None, epochs=epochs
+        "vae_without_xla": training_throughput(
+            variational, coefficients, None, loss=None, epochs=epochs, jit_compile=False
         ),
         "classifier": training_throughput(
             lambda: judge.build_classifier(*dataset.representation.shape, 37, families),
