@@ -178,8 +178,15 @@ def test_every_figure_the_readme_quotes_is_watched(section, folder):
     false_targets = [pair for pair in unwatched if pair[1].startswith(("targets.", "comparisons."))]
     missing = [pair for pair in unwatched if pair not in false_targets]
     assert not missing, f"README figures without an expectation (run scripts/measure_spread.py): {missing[:5]}"
-    for stem, figure in false_targets:  # a target is watched when it is true in the reference
-        assert checks.evaluate(runs[stem], figure) is not True, (stem, figure)
+    # A target is watched when it is true in the reference, unless it is listed as flaky (at its
+    # threshold, true in some seeds and not others: watched through the figure it thresholds).
+    flaky = {
+        (entry["notebook"], entry["figure"])
+        for entry in ratchet.load_tradeoffs()
+        if entry.get("new") == "flaky" and entry.get("section") == section
+    }
+    for stem, figure in false_targets:
+        assert (stem, figure) in flaky or checks.evaluate(runs[stem], figure) is not True, (stem, figure)
 
 
 def test_make_check_picks_the_sections_of_the_chosen_dataset(tmp_path, monkeypatch):
