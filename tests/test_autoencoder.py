@@ -19,8 +19,10 @@ from lib.models.autoencoder import (
 )
 from lib.models.codec import (
     CLIP_SHARES,
+    DISTANCE_CHUNK,
     SMALL_SIZES_FOLDER,
     LatentCodec,
+    LogMelReference,
     Shrinkage,
     calibrate_codec,
     calibrate_shrinkage,
@@ -30,6 +32,7 @@ from lib.models.codec import (
 )
 from lib.models.training import TrainingConfig, fit_or_load, load_model, read_history, save_model
 from lib.spectral.basis import SpectralBasis
+from lib.spectral.metrics import log_mel_magnitude_distance_db
 from lib.spectral.representation import SpectrogramRepresentation
 from tests.conftest import harmonic_tone, linear_model
 
@@ -272,6 +275,27 @@ def test_linear_path_stays_fixed_and_reloads_identically(tmp_path, clips, repres
     reloaded = load_model(save_model(model, tmp_path / "model.keras"))
     assert np.array_equal(model.predict(inputs, verbose=0), reloaded.predict(inputs, verbose=0))
     assert np.abs(model.predict(inputs, verbose=0) - inputs).max() > 1e-3  # the residuals do act
+
+
+def test_a_kept_reference_measures_as_the_whole_stack_does_bit_for_bit(representation):
+    # More clips than one chunk, and a last chunk cut short: chunks on several threads change nothing.
+    clips = np.stack([harmonic_tone(frequency) for frequency in np.linspace(100, 900, 2 * DISTANCE_CHUNK + 3)])
+    spectrograms = representation.forward(clips)
+    reference = LogMelReference(representation, spectrograms)
+    config = representation.config
+    for estimate in (np.roll(spectrograms, 3, axis=-1), 0.8 * spectrograms, spectrograms[::-1]):
+        whole = log_mel_magnitude_distance_db(
+            representation.denormalise(spectrograms),
+            representation.denormalise(estimate),
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+        )
+        assert np.array_equal(reference.distances(estimate), whole)  # the same reference, reused
+        assert np.array_equal(clip_distances_db(representation, spectrograms, estimate), whole)
+        assert magnitude_distance_db(representation, reference, estimate) == float(np.mean(whole))
+    assert np.all(reference.distances(spectrograms) == 0.0)
+    with pytest.raises(ValueError, match="reference clips"):
+        reference.distances(spectrograms[:-1])
 
 
 def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, basis):

@@ -27,10 +27,11 @@ import keras
 import numpy as np
 
 from lib.core.fileio import load_json, save_json
+from lib.core.parallel import map_chunks
 from lib.models.autoencoder import truncate_latents
 from lib.models.training import load_model
 from lib.spectral.basis import SpectralBasis
-from lib.spectral.metrics import log_mel_magnitude_distance_db
+from lib.spectral.metrics import log_mel_db_distance, log_mel_power_db
 from lib.spectral.representation import SpectrogramRepresentation
 
 SHRINKAGE_FILE = "shrinkage.json"
@@ -282,12 +283,11 @@ class LatentCodec:
             candidates = np.stack(
                 [truncate_latents(linear + np.float32(share) * (full - linear), size) for share in CLIP_SHARES]
             )
+            reference = LogMelReference(self.representation, chunk)
             distances = np.stack(
                 [
-                    clip_distances_db(
-                        self.representation,
-                        chunk,
-                        self.decode_spectrograms(candidate, choices=np.full(len(chunk), index), batch_size=batch_size),
+                    reference.distances(
+                        self.decode_spectrograms(candidate, choices=np.full(len(chunk), index), batch_size=batch_size)
                     )
                     for index, candidate in enumerate(candidates)
                 ]
@@ -342,26 +342,60 @@ def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
     return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
 
 
+DISTANCE_CHUNK = 16  # spectrograms per task of a LogMelReference: bounds the linear magnitudes held on the way
+
+
+class LogMelReference:
+    """Reference spectrograms [shape=(n, bins, frames)] kept as mel power, to measure many estimates against.
+
+    :meth:`distances` is :func:`lib.spectral.metrics.log_mel_magnitude_distance_db` of the
+    denormalised spectrograms, the same numbers bit for bit, with the reference's half worked out
+    once and the clips worked in chunks on every core.
+    """
+
+    def __init__(self, representation: SpectrogramRepresentation, reference: np.ndarray) -> None:
+        self.representation = representation
+        self.reference_db = np.concatenate(
+            map_chunks(self._power_db, np.asarray(reference, np.float32), chunk=DISTANCE_CHUNK)
+        )
+
+    def _power_db(self, spectrograms: np.ndarray) -> np.ndarray:
+        config = self.representation.config
+        return log_mel_power_db(
+            self.representation.denormalise(spectrograms), sample_rate=config.sample_rate, n_fft=config.n_fft
+        )
+
+    def distances(self, estimate: np.ndarray) -> np.ndarray:
+        """Log-mel distance (dB) of each clip [shape=(n,)] of normalised spectrograms [shape=(n, bins, frames)]."""
+        estimate = np.asarray(estimate, np.float32)
+        if estimate.shape[0] != self.reference_db.shape[0] or estimate.shape[-1] != self.reference_db.shape[-1]:
+            raise ValueError(f"estimate of shape {estimate.shape} for {len(self.reference_db)} reference clips")
+        parts = map_chunks(
+            lambda reference_db, chunk: log_mel_db_distance(reference_db, self._power_db(chunk)),
+            self.reference_db,
+            estimate,
+            chunk=DISTANCE_CHUNK,
+        )
+        return np.concatenate(parts)
+
+
 def clip_distances_db(
     representation: SpectrogramRepresentation, reference: np.ndarray, estimate: np.ndarray
 ) -> np.ndarray:
     """Log-mel distance (dB) of each clip [shape=(n,)] between normalised spectrograms [shape=(n, bins, frames)]."""
-    config = representation.config
-    return np.asarray(
-        log_mel_magnitude_distance_db(
-            representation.denormalise(reference),
-            representation.denormalise(estimate),
-            sample_rate=config.sample_rate,
-            n_fft=config.n_fft,
-        )
-    )
+    return LogMelReference(representation, reference).distances(estimate)
 
 
 def magnitude_distance_db(
-    representation: SpectrogramRepresentation, reference: np.ndarray, estimate: np.ndarray
+    representation: SpectrogramRepresentation, reference: np.ndarray | LogMelReference, estimate: np.ndarray
 ) -> float:
-    """Mean log-mel distance (dB) between normalised spectrograms [shape=(n, bins, frames)], before any inversion."""
-    return float(np.mean(clip_distances_db(representation, reference, estimate)))
+    """Mean log-mel distance (dB) between normalised spectrograms [shape=(n, bins, frames)], before any inversion.
+
+    ``reference`` may be a :class:`LogMelReference` of the reference spectrograms (kept across estimates).
+    """
+    if not isinstance(reference, LogMelReference):
+        reference = LogMelReference(representation, reference)
+    return float(np.mean(reference.distances(estimate)))
 
 
 def calibrate_shrinkage(
@@ -380,11 +414,12 @@ def calibrate_shrinkage(
         raise ValueError("calibrate_shrinkage needs at least one held-out spectrogram")
     representation, sizes = codec.representation, sorted(int(size) for size in sizes)
     coefficients = codec.basis.transform(spectrograms)
+    reference = LogMelReference(representation, spectrograms)  # measured against every pair of shares
     full_latents = np.asarray(run_model(codec.encoder, coefficients), dtype=np.float32)
     linear_latents = codec.linear_latents(coefficients)
     encoder_shares, decoder_shares, distances = {}, {}, {}
     for size in sizes:
-        pca = magnitude_distance_db(representation, spectrograms, codec.basis.reconstruct(spectrograms, size))
+        pca = magnitude_distance_db(representation, reference, codec.basis.reconstruct(spectrograms, size))
         tried = {}
         for encoder_share in ENCODER_SHRINKAGE_GRID:
             kept = truncate_latents(linear_latents + np.float32(encoder_share) * (full_latents - linear_latents), size)
@@ -392,7 +427,7 @@ def calibrate_shrinkage(
             linear = codec.linear_coefficients(kept)
             for decoder_share in DECODER_SHRINKAGE_GRID:
                 estimate = codec.basis.inverse(linear + np.float32(decoder_share) * (decoded - linear))
-                tried[encoder_share, decoder_share] = magnitude_distance_db(representation, spectrograms, estimate)
+                tried[encoder_share, decoder_share] = magnitude_distance_db(representation, reference, estimate)
         allowed = {shares: distance for shares, distance in tried.items() if distance <= pca + PCA_TIE_DB}
         # Only float rounding can rule out shares 0 and 0 (PCA itself): then PCA it is.
         (encoder_shares[size], decoder_shares[size]), chosen = (

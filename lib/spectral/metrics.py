@@ -78,18 +78,36 @@ def log_mel_magnitude_distance_db(
     representation does). Measured on a model's predicted magnitudes it skips phase
     reconstruction: a quick stand-in for the distance after Griffin-Lim. One value per clip.
     """
-    mel_filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
-    bins = reference_magnitude.shape[-2]
-    if estimate_magnitude.shape != reference_magnitude.shape or bins not in (n_fft // 2, n_fft // 2 + 1):
-        raise ValueError(
-            f"magnitudes {reference_magnitude.shape} and {estimate_magnitude.shape} must match, "
-            f"with {n_fft // 2 + 1} (or {n_fft // 2}) bins"
-        )
-    mel_filters = mel_filters[:, :bins]
-    reference_power = np.matmul(mel_filters, np.asarray(reference_magnitude) ** 2)
-    estimate_power = np.matmul(mel_filters, np.asarray(estimate_magnitude) ** 2)
-    reference_db = 10 * np.log10(reference_power + POWER_FLOOR)
-    estimate_db = 10 * np.log10(estimate_power + POWER_FLOOR)
+    if estimate_magnitude.shape != reference_magnitude.shape:
+        raise ValueError(f"magnitudes {reference_magnitude.shape} and {estimate_magnitude.shape} must match")
+    settings = {"sample_rate": sample_rate, "n_fft": n_fft, "n_mels": n_mels}
+    return log_mel_db_distance(
+        log_mel_power_db(reference_magnitude, **settings),
+        log_mel_power_db(estimate_magnitude, **settings),
+        floor_db=floor_db,
+    )
+
+
+def log_mel_power_db(magnitude: np.ndarray, *, sample_rate: int, n_fft: int = 1024, n_mels: int = 80) -> np.ndarray:
+    """Mel power in dB [shape=(..., n_mels, frames)] of linear STFT magnitudes [shape=(..., bins, frames)].
+
+    ``bins`` is ``n_fft // 2 + 1``, or one fewer when the Nyquist bin was dropped. The half that
+    :func:`log_mel_magnitude_distance_db` computes of each side: a reference measured against many
+    estimates is worked out once.
+    """
+    bins = magnitude.shape[-2]
+    if bins not in (n_fft // 2, n_fft // 2 + 1):
+        raise ValueError(f"magnitudes of shape {magnitude.shape} need {n_fft // 2 + 1} (or {n_fft // 2}) bins")
+    mel_filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)[:, :bins]
+    return 10 * np.log10(np.matmul(mel_filters, np.asarray(magnitude) ** 2) + POWER_FLOOR)
+
+
+def log_mel_db_distance(reference_db: np.ndarray, estimate_db: np.ndarray, *, floor_db: float = 80.0) -> np.ndarray:
+    """Mean absolute difference (dB) per clip [shape=(...)] of two :func:`log_mel_power_db` results.
+
+    Both are floored at ``floor_db`` below the reference's peak, so differences in inaudible parts
+    do not count.
+    """
     floor = reference_db.max(axis=(-2, -1), keepdims=True) - floor_db
     difference = np.abs(np.maximum(reference_db, floor) - np.maximum(estimate_db, floor))
     return difference.mean(axis=(-2, -1))
