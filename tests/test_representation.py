@@ -83,3 +83,16 @@ def test_a_stack_of_spectrograms_is_inverted_in_chunks_to_the_same_waveforms(mon
     assert chunked.shape == (2, 10, representation.config.clip_samples)
     assert np.array_equal(chunked, whole)
     assert representation.inverse(spectrograms[0, 3]).shape == (representation.config.clip_samples,)
+
+
+def test_a_stack_of_spectrograms_is_denormalised_in_chunks_to_the_same_numbers(monkeypatch):
+    from lib.spectral import representation as module
+
+    representation = SpectrogramRepresentation(SpectrogramConfig())
+    spectrograms = np.random.default_rng(2).uniform(-0.1, 1.1, (11, *representation.shape)).astype(np.float32)
+    whole = representation.denormalise(spectrograms)  # 11 < 2 x DENORMALISE_CHUNK: one pass
+    monkeypatch.setattr(module, "DENORMALISE_CHUNK", 4)  # 4 + 4 + 3, on several threads
+    chunked = representation.denormalise(spectrograms)
+    assert chunked.dtype == np.float32 and np.array_equal(chunked, whole)
+    assert np.all(chunked[spectrograms <= 0.0] == 0.0)  # the floor and below: silence
+    assert np.array_equal(representation.denormalise(spectrograms[0]), whole[0])  # one spectrogram

@@ -15,10 +15,12 @@ import numpy as np
 
 from lib.core.errors import AudioInputError
 from lib.core.fileio import load_json, save_json
+from lib.core.parallel import map_chunks
 from lib.spectral.inversion import CHUNK as GRIFFIN_LIM_CHUNK
 from lib.spectral.inversion import PHASE_INITS, griffin_lim, stft
 
 AMPLITUDE_FLOOR = 1e-10  # linear magnitude added before the log, to avoid log(0)
+DENORMALISE_CHUNK = 16  # clips per task of denormalise on a stack
 FORWARD_CHUNK = 256  # clips transformed (or inverted) at once: bounds the spectra held on the way; a multiple of 8
 
 
@@ -154,13 +156,29 @@ class SpectrogramRepresentation:
         return np.clip(normalised, 0.0, 1.0).astype(np.float32)
 
     def denormalise(self, spectrograms: np.ndarray) -> np.ndarray:
-        """Normalised spectrograms back to linear magnitude (values outside [0, 1] are clipped)."""
+        """Normalised spectrograms back to linear magnitude (values outside [0, 1] are clipped).
+
+        spectrograms : [shape=(..., frequency_bins, frames)] -> float32, the same shape. A stack is
+        worked in chunks of clips on every core (each number on its own: the same numbers).
+        """
+        spectrograms = np.asarray(spectrograms)
+        if spectrograms.ndim < 3 or len(spectrograms) < 2 * DENORMALISE_CHUNK:
+            return self._magnitude(spectrograms)
+        magnitude = np.empty(spectrograms.shape, np.float32)
+
+        def work(clips: np.ndarray) -> None:
+            magnitude[clips[0] : clips[-1] + 1] = self._magnitude(spectrograms[clips[0] : clips[-1] + 1])
+
+        map_chunks(work, np.arange(len(spectrograms)), chunk=DENORMALISE_CHUNK)
+        return magnitude
+
+    def _magnitude(self, spectrograms: np.ndarray) -> np.ndarray:
         config = self.config
         clipped = np.clip(spectrograms, 0.0, 1.0)
         decibels = clipped * config.dynamic_range_db + (config.peak_db - config.dynamic_range_db)
         magnitude = 10.0 ** (decibels / 20.0)
         # The floor of the normalised scale stands for "quieter than the range": silence.
-        return np.where(clipped <= 0.0, 0.0, magnitude).astype(np.float32)
+        return np.where(clipped <= 0.0, 0.0, magnitude).astype(np.float32, copy=False)
 
     def inverse(self, spectrograms: np.ndarray) -> np.ndarray:
         """Normalised spectrograms to waveforms with Griffin-Lim.
