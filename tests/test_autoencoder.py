@@ -296,6 +296,8 @@ def test_a_kept_reference_measures_as_the_whole_stack_does_bit_for_bit(represent
     assert np.all(reference.distances(spectrograms) == 0.0)
     with pytest.raises(ValueError, match="reference clips"):
         reference.distances(spectrograms[:-1])
+    with pytest.raises(ValueError, match="shape \\(n, bins, frames\\)"):
+        LogMelReference(representation, spectrograms[0])
 
 
 def test_calibrated_codec_cannot_lose_to_pca(tmp_path, clips, representation, basis):

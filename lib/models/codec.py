@@ -354,10 +354,11 @@ class LogMelReference:
     """
 
     def __init__(self, representation: SpectrogramRepresentation, reference: np.ndarray) -> None:
+        reference = np.asarray(reference)
+        if reference.ndim != 3:
+            raise ValueError(f"need reference spectrograms of shape (n, bins, frames), got {reference.shape}")
         self.representation = representation
-        self.reference_db = np.concatenate(
-            map_chunks(self._power_db, np.asarray(reference, np.float32), chunk=DISTANCE_CHUNK)
-        )
+        self.reference_db = np.concatenate(map_chunks(self._power_db, reference, chunk=DISTANCE_CHUNK))
 
     def _power_db(self, spectrograms: np.ndarray) -> np.ndarray:
         config = self.representation.config
@@ -367,9 +368,10 @@ class LogMelReference:
 
     def distances(self, estimate: np.ndarray) -> np.ndarray:
         """Log-mel distance (dB) of each clip [shape=(n,)] of normalised spectrograms [shape=(n, bins, frames)]."""
-        estimate = np.asarray(estimate, np.float32)
-        if estimate.shape[0] != self.reference_db.shape[0] or estimate.shape[-1] != self.reference_db.shape[-1]:
-            raise ValueError(f"estimate of shape {estimate.shape} for {len(self.reference_db)} reference clips")
+        estimate = np.asarray(estimate)
+        clips, _, frames = self.reference_db.shape
+        if estimate.ndim != 3 or (len(estimate), estimate.shape[-1]) != (clips, frames):
+            raise ValueError(f"estimate of shape {estimate.shape} for {clips} reference clips of {frames} frames")
         parts = map_chunks(
             lambda reference_db, chunk: log_mel_db_distance(reference_db, self._power_db(chunk)),
             self.reference_db,
