@@ -197,6 +197,28 @@ class _RecordBatches(keras.callbacks.Callback):
             self.first[self.epoch] = float(logs["loss"])
 
 
+def test_the_best_weights_go_to_disk_once_per_improvement(tmp_path):
+    from lib.models.training import BEST_WEIGHTS, _ValidationWatch
+
+    watch = _ValidationWatch(tmp_path, patience=5, plateau_patience=None, warmup_epochs=0)
+    watch.set_model(linear_model(2, 2, np.eye(2), "tiny"))
+    watch.model.compile(optimizer="adam", loss="mse")
+    watch.on_train_begin()
+    watch.keep_on_disk()
+    assert not (tmp_path / BEST_WEIGHTS).exists()  # nothing better yet: nothing written
+    watch.on_epoch_end(0, {"val_loss": 1.0})
+    watch.keep_on_disk()
+    assert (tmp_path / BEST_WEIGHTS).exists()
+    (tmp_path / BEST_WEIGHTS).unlink()
+    watch.on_epoch_end(1, {"val_loss": 2.0})  # worse: the file on disk still holds the best
+    watch.keep_on_disk()
+    assert not (tmp_path / BEST_WEIGHTS).exists()
+    watch.on_epoch_end(2, {"val_loss": 0.5})
+    watch.keep_on_disk()
+    with np.load(tmp_path / BEST_WEIGHTS) as saved:
+        assert np.array_equal(saved["arr_0"], np.eye(2))
+
+
 @pytest.mark.parametrize("backups", ["every epoch", "stale", "none"])
 def test_killed_and_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, backups):
     monkeypatch.setattr(training, "BACKUP_SECONDS", float("inf") if backups == "none" else 0.0)

@@ -445,11 +445,12 @@ class _ValidationWatch(keras.callbacks.Callback):
         self.patience, self.plateau_patience, self.warmup_epochs = patience, plateau_patience, warmup_epochs
         self.weights_path = run_folder / BEST_WEIGHTS
         self.best_weights: list[np.ndarray] | None = None  # of the best epoch since this process started
+        self.written = True  # whether best.weights.npz holds best_weights (nothing new to write)
 
     def on_train_begin(self, logs=None):
         self.best = self.plateau_best = float("inf")
         self.wait = self.plateau_wait = 0
-        self.best_weights = None
+        self.best_weights, self.written = None, True
         # Epochs finished before an interruption: replay them (their learning-rate changes are
         # already in the optimizer state that BackupAndRestore brought back).
         for epoch, loss in enumerate(read_history(self.run_folder / "history.csv").get("val_loss", [])):
@@ -474,7 +475,7 @@ class _ValidationWatch(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         improved, plateau = self._observe(epoch, float(logs["val_loss"]))
         if improved:
-            self.best_weights = self.model.get_weights()  # copies
+            self.best_weights, self.written = self.model.get_weights(), False  # copies
         if plateau:
             optimizer = self.model.optimizer
             optimizer.learning_rate.assign(0.5 * float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
@@ -483,13 +484,14 @@ class _ValidationWatch(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def keep_on_disk(self) -> None:
-        """Write the best weights of this process's epochs to ``best.weights.npz`` (atomically)."""
-        if self.best_weights is None:
+        """Write the best weights of this process's epochs to ``best.weights.npz`` (atomically), if new."""
+        if self.written:
             return
         temporary = self.weights_path.with_name(".best.partial.weights.npz")
         with temporary.open("wb") as handle:
             np.savez(handle, *self.best_weights)
         os.replace(temporary, self.weights_path)
+        self.written = True
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:

@@ -6,6 +6,8 @@ Every function takes waveforms of shape (..., n) and returns one value per clip,
 
 from __future__ import annotations
 
+import functools
+
 import librosa
 import numpy as np
 
@@ -98,8 +100,16 @@ def log_mel_power_db(magnitude: np.ndarray, *, sample_rate: int, n_fft: int = 10
     bins = magnitude.shape[-2]
     if bins not in (n_fft // 2, n_fft // 2 + 1):
         raise ValueError(f"magnitudes of shape {magnitude.shape} need {n_fft // 2 + 1} (or {n_fft // 2}) bins")
-    mel_filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)[:, :bins]
+    mel_filters = _mel_filters(sample_rate, n_fft, n_mels)[:, :bins]
     return 10 * np.log10(np.matmul(mel_filters, np.asarray(magnitude) ** 2) + POWER_FLOOR)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """librosa's mel filter bank [shape=(n_mels, n_fft // 2 + 1)], read-only: built once, not per chunk of clips."""
+    filters = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    filters.setflags(write=False)
+    return filters
 
 
 def log_mel_db_distance(reference_db: np.ndarray, estimate_db: np.ndarray, *, floor_db: float = 80.0) -> np.ndarray:

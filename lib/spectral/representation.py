@@ -166,10 +166,10 @@ class SpectrogramRepresentation:
             return self._magnitude(spectrograms)
         magnitude = np.empty(spectrograms.shape, np.float32)
 
-        def work(clips: np.ndarray) -> None:
-            magnitude[clips[0] : clips[-1] + 1] = self._magnitude(spectrograms[clips[0] : clips[-1] + 1])
+        def work(chunk: np.ndarray, into: np.ndarray) -> None:  # ``into``: the chunk's rows of ``magnitude``
+            into[...] = self._magnitude(chunk)
 
-        map_chunks(work, np.arange(len(spectrograms)), chunk=DENORMALISE_CHUNK)
+        map_chunks(work, spectrograms, magnitude, chunk=DENORMALISE_CHUNK)
         return magnitude
 
     def _magnitude(self, spectrograms: np.ndarray) -> np.ndarray:
