@@ -473,8 +473,14 @@ def genre_stage_block(data: dict) -> str:
             if "standard_prior" in conditional
             else ".\n"
         ),
-        "| genre | requested genre share | Fréchet distance to the genre's test phrases | real floor |",
-        "|---|---|---|---|",
+    ]
+    # The judge on decoded real phrases (runs from before it was recorded per genre lack the column).
+    ceiling = data["judge"].get("accuracy_on_reconstructions_by_genre")
+    lines += [
+        "| genre | requested genre share"
+        + (" | the judge on reconstructions of the genre's test phrases" if ceiling else "")
+        + " | Fréchet distance to the genre's test phrases | real floor |",
+        "|---|---|---|---|" + ("---|" if ceiling else ""),
     ]
     standard = conditional.get("standard_prior")
     for genre in genres:
@@ -483,6 +489,8 @@ def genre_stage_block(data: dict) -> str:
         if standard:  # the N(0, I) figure beside the ex-post prior's
             share += f" (N(0, I): {standard['requested_genre_share_by_genre'][genre]:.0%})"
             frechet += f" (N(0, I): {standard['frechet_by_genre'][genre]:.1f})"
+        if ceiling:
+            share += f" | {ceiling[genre]:.0%}"
         lines.append(f"| {genre} | {share} | {frechet} | {conditional['real_floor_by_genre'][genre]:.1f} |")
     sweep = conditional.get("temperature_sweep")
     if sweep:  # the truncation trick: each genre's prior with its spread scaled down

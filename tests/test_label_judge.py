@@ -69,6 +69,16 @@ def test_a_file_is_judged_by_the_label_most_of_its_clips_get():
         label_judge.file_vote_accuracy(predicted[:3], true, files)
 
 
+def test_accuracy_by_label_counts_each_labels_clips_and_leaves_out_labels_without_clips():
+    predicted = np.array([0, 0, 1, 1, 1, 0])
+    true = np.array([0, 1, 1, 1, 0, 0])
+    shares = label_judge.accuracy_by_label(predicted, true, ("calm", "busy", "absent"))
+    assert shares == {"calm": 2 / 3, "busy": 2 / 3}  # calm: clips 0, 4, 5; busy: clips 1, 2, 3
+    assert label_judge.accuracy_by_label(true, true, ("calm", "busy")) == {"calm": 1.0, "busy": 1.0}
+    with pytest.raises(ValueError, match="as many"):
+        label_judge.accuracy_by_label(predicted[:2], true, ("calm", "busy"))
+
+
 def test_a_judge_learns_labels_it_can_hear_and_not_labels_it_cannot(tmp_path):
     rng = np.random.default_rng(1)
     labels = ("busy", "calm")
@@ -123,5 +133,8 @@ def test_a_judge_trained_on_a_datasets_splits_reports_what_it_heard(tmp_path):
     )  # fmt: skip
     assert asked == ["train", "valid", "test"] and set(heard.descriptors) == set(heard.reconstructed) == set(sizes)
     assert heard.held_out["clips"] == 12 and heard.held_out["files"] == 4 and heard.held_out["accuracy_clips"] >= 0.9
+    by_label = heard.held_out["accuracy_by_label"]
+    assert set(by_label) == set(heard.held_out["accuracy_on_reconstructions_by_label"]) == set(labels)
+    assert np.isclose(np.mean(list(by_label.values())), heard.held_out["accuracy_clips"])  # 6 test clips per label
     record = heard.record(extra=1)
     assert record["extra"] == 1 and record["epochs"] == len(heard.result.history["loss"]) and "accuracy_files" in record

@@ -339,13 +339,35 @@ def accuracy_figures(
     label_indices: np.ndarray,
     files: Sequence[str],
 ) -> dict:
-    """The judge on held-out clips: per clip, per file (majority vote), and on the reconstructions."""
+    """The judge on held-out clips: per clip, per file (majority vote), and on the reconstructions.
+
+    Also per label (labels with held-out clips only): the share of each label's clips, and of their
+    reconstructions, that the judge names right. A generator decoded like the reconstructions is
+    judged against that second share: it is the judge's own accuracy on decoded audio.
+    """
+    label_indices = np.asarray(label_indices)
     predicted = judge.judge_descriptors(descriptors)[0]
+    predicted_reconstructed = judge.judge_descriptors(reconstructed)[0]
     return {
         "clips": len(predicted),
         "files": len(set(files)),
         "accuracy_clips": float(np.mean(predicted == label_indices)),
         "accuracy_files": file_vote_accuracy(predicted, label_indices, files),
-        "accuracy_on_reconstructions": float(np.mean(judge.judge_descriptors(reconstructed)[0] == label_indices)),
+        "accuracy_on_reconstructions": float(np.mean(predicted_reconstructed == label_indices)),
+        "accuracy_by_label": accuracy_by_label(predicted, label_indices, judge.labels),
+        "accuracy_on_reconstructions_by_label": accuracy_by_label(predicted_reconstructed, label_indices, judge.labels),
         "chance": 1.0 / len(judge.labels),
+    }
+
+
+def accuracy_by_label(predicted: np.ndarray, true: np.ndarray, label_names: Sequence[str]) -> dict[str, float]:
+    """Share of each label's clips whose predicted label index [shape=(n,)] is the true one [shape=(n,)],
+    keyed by the names in ``label_names``; labels without clips are left out."""
+    predicted, true = np.asarray(predicted), np.asarray(true)
+    if predicted.shape != true.shape:
+        raise ValueError(f"need as many predictions as labels, got {predicted.shape} and {true.shape}")
+    return {
+        str(name): float(np.mean(predicted[true == index] == index))
+        for index, name in enumerate(label_names)
+        if np.any(true == index)
     }
