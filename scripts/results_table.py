@@ -489,8 +489,8 @@ def genre_stage_block(data: dict) -> str:
         if standard:  # the N(0, I) figure beside the ex-post prior's
             share += f" (N(0, I): {standard['requested_genre_share_by_genre'][genre]:.0%})"
             frechet += f" (N(0, I): {standard['frechet_by_genre'][genre]:.1f})"
-        if ceiling:
-            share += f" | {ceiling[genre]:.0%}"
+        if ceiling:  # a label without test clips has no figure
+            share += f" | {ceiling[genre]:.0%}" if genre in ceiling else " | —"
         lines.append(f"| {genre} | {share} | {frechet} | {conditional['real_floor_by_genre'][genre]:.1f} |")
     sweep = conditional.get("temperature_sweep")
     if sweep:  # the truncation trick: each genre's prior with its spread scaled down
