@@ -54,6 +54,26 @@ def test_readme_genre_stage_matches_its_snapshot():
     )
 
 
+def test_the_genre_table_shows_the_judges_ceiling_only_where_a_run_recorded_it():
+    stage = results_table.load_folder(results_table.REFERENCE_FOLDER / "genres")["05_genres"]
+    header = "the judge on reconstructions of the genre's test phrases"
+    with_ceiling = results_table.genre_stage_block(stage)
+    madrigal_share = f"{stage['judge']['accuracy_on_reconstructions_by_genre']['madrigal']:.0%}"
+    assert header in with_ceiling and any(
+        line.startswith("| madrigal |") and f"| {madrigal_share} |" in line for line in with_ceiling.splitlines()
+    )
+    older = copy.deepcopy(stage)  # a run from before the judge was recorded per genre
+    del older["judge"]["accuracy_on_reconstructions_by_genre"]
+    without = results_table.genre_stage_block(older)
+    assert header not in without and "| genre | requested genre share | Fréchet distance" in without
+    missing = copy.deepcopy(stage)  # a label without test phrases
+    del missing["judge"]["accuracy_on_reconstructions_by_genre"]["madrigal"]
+    assert any(
+        line.startswith("| madrigal |") and "| — |" in line
+        for line in results_table.genre_stage_block(missing).splitlines()
+    )
+
+
 def test_readme_recordings_match_their_snapshot():
     report = results_table.load_folder(results_table.REFERENCE_FOLDER / "genres").get("recordings")
     assert report, "docs/reference_run/genres/recordings.json: copy the last `make recordings` report"
