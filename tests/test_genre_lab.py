@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lib.core.fileio import save_json
 from lib.data import collection, genres
+from lib.data.dataset import bounded_phrase_config
 from lib.data.phrases import load_phrases, phrase_config
 from lib.measure import genre_lab
 from lib.models.vae import VAEConfig
@@ -46,6 +48,22 @@ def test_phrase_length_is_a_parameter():
     assert (config.clip_seconds, config.hop_seconds) == (6.0, 3.0)
     with pytest.raises(ValueError, match="positive"):
         phrase_config(0.0)
+
+
+def test_a_large_folder_prepares_a_bounded_number_of_phrases(tmp_path):
+    """Phrase starts spread out once a folder's hours would give more than four times the phrases held."""
+    save_json(tmp_path / "collection.json", {"hours": 50.0})
+    limits = {"train": 2500, "valid": 400, "test": 400, "heldout": 400}
+    config = bounded_phrase_config(phrase_config(4.0, 2.0), tmp_path, limits)
+    assert config.hop_seconds == pytest.approx(13.64)  # 180,000 s over 4 x 3,300 phrases, rounded up
+    assert 50 * 3600 / config.hop_seconds <= 4 * 3300
+    assert config.clip_seconds == 4.0
+    save_json(tmp_path / "collection.json", {"hours": 1.0}, overwrite=True)
+    assert bounded_phrase_config(phrase_config(4.0, 2.0), tmp_path, limits).hop_seconds == 2.0  # 1,800 phrases
+    unlimited = {**limits, "train": None}
+    save_json(tmp_path / "collection.json", {"hours": 50.0}, overwrite=True)
+    assert bounded_phrase_config(phrase_config(4.0, 2.0), tmp_path, unlimited).hop_seconds == 2.0
+    assert bounded_phrase_config(phrase_config(4.0, 2.0), tmp_path / "not prepared", limits).hop_seconds == 2.0
 
 
 def melody(pitches: list[float], seconds: float = 4.0) -> np.ndarray:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ FAMILY_PROGRAMS: dict[str, tuple[int, ...]] = {
 FAMILIES: tuple[str, ...] = tuple(FAMILY_PROGRAMS)
 SILENT_RENDER_PEAK = 1e-3  # linear peak below which a rendered note counts as missing from the SoundFont
 SPLIT_SAMPLE_SEED = 20261203  # draws a split's sample when it is larger than its limit (the same in every stage)
+PREPARED_PHRASES_PER_HELD = 4  # a folder's phrases prepared at most, in multiples of those its splits hold
 
 
 @dataclass(frozen=True)
@@ -329,16 +331,41 @@ def load_phrase_dataset(
     :func:`load_dataset`'s are.
     """
     choice = dataset_choice() if choice is None else choice
+    limits = split_clips_choice() if split_clips is None else split_clips
     if choice in SHIPPED_DATASETS:
         phrases = load_phrases(config, scores_per_genre=scores_per_genre, build=build)
     else:
         clips_folder = data_dir(dataset=choice)
         destination = clips_folder.with_name(f"{clips_folder.name}-phrases-{config.clip_seconds:g}s")
         if build:
+            config = bounded_phrase_config(config, clips_folder, limits)
             collection.prepare_collection(folder_source(choice), destination, config)
         phrases = collection.load_collection(destination)
-    phrases.limit_splits(split_clips_choice() if split_clips is None else split_clips, seed=SPLIT_SAMPLE_SEED)
+    phrases.limit_splits(limits, seed=SPLIT_SAMPLE_SEED)
     return phrases
+
+
+def bounded_phrase_config(
+    config: collection.CollectionConfig, clips_folder: Path, split_clips: dict[str, int | None]
+) -> collection.CollectionConfig:
+    """``config`` with phrase starts spaced out on a large folder, so that its preparation stays bounded.
+
+    A folder's phrases are prepared in full, then each split is sampled down to ``split_clips``. At
+    half-overlapping 4 s phrases a 50 h folder would store every second twice (42 GB written,
+    more than the disk had, in the README's scale runs), for a run that holds 3,300 of them. So the
+    hop grows until the folder's hours (from its prepared 1 s clips, ``clips_folder``) give at most
+    ``PREPARED_PHRASES_PER_HELD`` times the phrases the splits hold; a folder small enough keeps
+    ``config``'s hop, and so does a run without limits or a folder whose clips are not prepared yet.
+    """
+    held = [split_clips.get(split) for split in ("train", "valid", "test")]
+    info_path = Path(clips_folder) / "collection.json"
+    if any(limit is None for limit in held) or not info_path.exists():
+        return config
+    most, hours = PREPARED_PHRASES_PER_HELD * sum(held), load_json(info_path)["hours"]
+    hop = max(config.hop_seconds, math.ceil(100 * hours * 3600 / most) / 100)
+    if hop > config.hop_seconds:
+        logger.info("%.1f h of audio: phrases start every %g s (about %d prepared at most)", hours, hop, most)
+    return replace(config, hop_seconds=hop)
 
 
 def folder_source(choice: str) -> Path:
