@@ -327,3 +327,17 @@ def test_a_models_fingerprint_covers_its_model_of_the_smallest_sizes(tmp_path):
     with_small = trained.fingerprint()
     (small / "shrinkage.json").write_text("{}")
     assert len({alone, with_small, trained.fingerprint()}) == 3
+
+
+def test_a_sample_of_files_keeps_to_its_budget_and_every_labels_share():
+    labels = {f"{label}/{index:02d}.flac": label for label in ("jazz", "folk") for index in range(30)}
+    labels.update({f"choir/{index:02d}.flac": "choir" for index in range(6)})
+    seconds = {name: 300.0 for name in labels}
+    kept = recording.sample_files(labels, seconds, 20 * 300.0, seed=1)
+    assert len(kept) == 20 and kept == sorted(kept)
+    shares = {label: sum(labels[name] == label for name in kept) for label in ("jazz", "folk", "choir")}
+    assert shares["jazz"] in (8, 9, 10) and shares["folk"] in (8, 9, 10) and shares["choir"] in (1, 2, 3)
+    assert recording.sample_files(labels, seconds, 20 * 300.0, seed=1) == kept  # seeded
+    assert recording.sample_files(labels, seconds, 20 * 300.0, seed=2) != kept
+    assert recording.sample_files(labels, seconds, 1e9) == sorted(labels)  # within the budget: every file
+    assert len(recording.sample_files(labels, seconds, 10.0)) == 1  # never none

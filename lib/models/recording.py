@@ -149,8 +149,12 @@ class TrainedModel:
         codec = LatentCodec.load(self.run_folder, representation)
         return CodecModel(self.name, self.dataset, self.fingerprint(), codec, self)
 
-    def files(self, split: str) -> list[tuple[Path, str]]:
+    def files(self, split: str, *, hours: float | None = None, seed: int = 0) -> list[tuple[Path, str]]:
         """The recordings of one split of the model's collection, with their labels, sorted.
+
+        With ``hours``, a seeded sample of them that lasts at most that long (at least one file): each
+        label gives files in proportion to its share of the split (:func:`sample_files`), so that work
+        over a split's recordings stays bounded on a large folder.
 
         Raises
         ------
@@ -162,8 +166,40 @@ class TrainedModel:
         if self.audio_folder is None:
             raise AudioInputError("holds single notes, not recordings: name the files to measure", self.dataset)
         collection = load_collection(self.data_folder)
-        found = {row["file"]: row["label"] for row in collection.manifest if row["split"] == split}
-        return [(self.audio_folder / name, label) for name, label in sorted(found.items())]
+        labels, seconds = {}, {}
+        clip_seconds = collection.config.clip_seconds
+        for row in collection.manifest:
+            if row["split"] == split:
+                labels[row["file"]] = row["label"]
+                seconds[row["file"]] = max(seconds.get(row["file"], 0.0), float(row["start_seconds"]) + clip_seconds)
+        kept = sorted(labels) if hours is None else sample_files(labels, seconds, hours * 3600, seed=seed)
+        return [(self.audio_folder / name, labels[name]) for name in kept]
+
+
+def sample_files(
+    labels: dict[str, str], seconds: dict[str, float], budget_seconds: float, *, seed: int = 0
+) -> list[str]:
+    """Files (names) that last at most ``budget_seconds`` together, sorted; at least one.
+
+    Each label's files are shuffled (seeded) and the labels take turns in proportion to their file
+    counts (the ``k``-th of a label's ``n`` files comes at ``(k + u) / n``, ``u`` uniform), so a sample
+    keeps every label's share; in that order, each file that still fits in the budget is taken.
+    """
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[str]] = {}
+    for name in sorted(labels):
+        by_label.setdefault(labels[name], []).append(name)
+    keyed = []
+    for names in by_label.values():
+        order = rng.permutation(len(names))
+        keyed += [((rank + rng.uniform()) / len(names), names[index]) for rank, index in enumerate(order)]
+    kept, total = [], 0.0
+    for _, name in sorted(keyed):
+        if kept and total + seconds[name] > budget_seconds:
+            continue
+        kept.append(name)
+        total += seconds[name]
+    return sorted(kept)
 
 
 def model_candidates(dataset: str) -> list[TrainedModel]:
