@@ -416,9 +416,17 @@ def test_the_label_judge_hears_every_real_clip_of_a_sampled_split(prepared, tmp_
     assert label_judge.unheld_descriptors(prepared, "train", labels)[0].shape == (0, width)
     prepared.limit_splits({"train": 4}, seed=0)
     held, held_rows = prepared.split("train")
-    descriptors, indices = label_judge.unheld_descriptors(prepared, "train", labels, block_clips=3)
+    descriptors, indices = label_judge.unheld_descriptors(prepared, "train", labels, per_held=None, block_clips=3)
     rest = [i for i, row in enumerate(whole_rows) if row["index"] not in {r["index"] for r in held_rows}]
-    assert len(descriptors) == len(rest) == len(whole_rows) - 4 > 0  # every clip the sample left out, once
+    assert len(descriptors) == len(rest) == len(whole_rows) - 4 > 4  # every clip the sample left out, once
+    bounded, bounded_indices = label_judge.unheld_descriptors(prepared, "train", labels, per_held=1, block_clips=3)
+    again = label_judge.unheld_descriptors(prepared, "train", labels, per_held=1, seed=0)[0]
+    matches = [int(np.argmin(np.abs(descriptors - row).sum(axis=1))) for row in bounded]
+    assert len(bounded) == 4 and np.allclose(bounded, again)  # one per held clip, the same for the same seed
+    assert matches == sorted(set(matches)) and np.allclose(bounded, descriptors[matches], atol=1e-4)  # of the rest
+    assert bounded_indices.tolist() == indices[matches].tolist()
+    other = label_judge.unheld_descriptors(prepared, "train", labels, per_held=1, seed=1)[0]
+    assert not np.allclose(other, bounded)  # another seed, another sample
     assert np.allclose(descriptors, label_judge.clip_descriptors(whole[rest], sample_rate=16_000), atol=1e-4)
     assert [labels[i] for i in indices] == [whole_rows[i]["label"] for i in rest]
     assert label_judge.unheld_descriptors(prepared, "train", labels[:1])[1].tolist() == [
