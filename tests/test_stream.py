@@ -449,3 +449,23 @@ def test_the_label_judge_hears_every_real_clip_of_a_sampled_split(prepared, tmp_
     assert np.allclose(inputs[4 : len(whole_rows)], descriptors)  # every real clip: the held ones, then the rest
     assert heard.unheld_training_clips == len(rest) and heard.record()["unheld_training_clips"] == len(rest)
     prepared.limit_splits({})
+
+
+def test_a_trained_models_recordings_come_per_split_from_one_read_of_the_manifest(prepared, tmp_path, monkeypatch):
+    from lib.models import recording
+
+    source = prepared.folder.parent / "music"
+    trained = recording.TrainedModel("autoencoder", str(source), tmp_path, prepared.folder, source)
+    reads = []
+    original = collection.load_collection
+    monkeypatch.setattr(collection, "load_collection", lambda *a, **k: reads.append(a) or original(*a, **k))
+    every, counts = trained.sampled_files({"train": None, "test": None})
+    assert len(reads) == 1 and set(every) == set(counts) == {"train", "test"}
+    for split in every:
+        names = sorted({row["file"] for row in prepared.manifest if row["split"] == split})
+        assert [str(path.relative_to(source)) for path, _ in every[split]] == names and counts[split] == len(names)
+        assert all(label == path.parent.name for path, label in every[split])  # each file with its folder's label
+    one, counts = trained.sampled_files({"train": 1e-6}, seed=3)  # a budget shorter than any file: one file
+    assert len(one["train"]) == 1 and counts["train"] == len(every["train"]) > 1
+    assert one["train"] == trained.files("train", hours=1e-6, seed=3)
+    assert trained.sampled_files({"train": 1.0})[0]["train"] == every["train"]  # 1 h holds every 4 s file

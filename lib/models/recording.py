@@ -161,19 +161,36 @@ class TrainedModel:
         AudioInputError
             For the notes, which hold rendered clips rather than recordings.
         """
+        return self.sampled_files({split: hours}, seed=seed)[0][split]
+
+    def sampled_files(
+        self, hours: dict[str, float | None], *, seed: int = 0
+    ) -> tuple[dict[str, list[tuple[Path, str]]], dict[str, int]]:
+        """For every split named in ``hours``: its recordings as :meth:`files` gives them (a sample of at
+        most that many hours; None: all), and how many recordings the split holds, from one read of the
+        collection's manifest (a large folder's manifest holds a row per clip)."""
         from lib.data.collection import load_collection
 
         if self.audio_folder is None:
             raise AudioInputError("holds single notes, not recordings: name the files to measure", self.dataset)
         collection = load_collection(self.data_folder)
-        labels, seconds = {}, {}
         clip_seconds = collection.config.clip_seconds
+        labels: dict[str, dict[str, str]] = {split: {} for split in hours}
+        seconds: dict[str, dict[str, float]] = {split: {} for split in hours}
         for row in collection.manifest:
-            if row["split"] == split:
-                labels[row["file"]] = row["label"]
-                seconds[row["file"]] = max(seconds.get(row["file"], 0.0), float(row["start_seconds"]) + clip_seconds)
-        kept = sorted(labels) if hours is None else sample_files(labels, seconds, hours * 3600, seed=seed)
-        return [(self.audio_folder / name, labels[name]) for name in kept]
+            split, name = row["split"], row["file"]
+            if split in hours:
+                labels[split][name] = row["label"]
+                end = float(row["start_seconds"]) + clip_seconds
+                seconds[split][name] = max(seconds[split].get(name, 0.0), end)
+        kept = {
+            split: sorted(labels[split])
+            if budget is None
+            else sample_files(labels[split], seconds[split], budget * 3600, seed=seed)
+            for split, budget in hours.items()
+        }
+        sampled = {split: [(self.audio_folder / name, labels[split][name]) for name in kept[split]] for split in hours}
+        return sampled, {split: len(labels[split]) for split in hours}
 
 
 def sample_files(
