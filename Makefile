@@ -28,9 +28,11 @@ export LML_EVALUATION_CLIPS := $(EVALUATION_CLIPS)
 
 # Where a folder's files are decoded when it is prepared: beam (Apache Beam, a worker per core; the
 # default) or local (this process). BEAM_OPTIONS sends the pipeline elsewhere, e.g.
-# BEAM_OPTIONS="--runner=FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK" (see README).
+# BEAM_OPTIONS="--runner=FlinkRunner --flink_master=host:8081 --environment_type=EXTERNAL
+# --environment_config=localhost:50000", with `make beam-worker` on every machine of the cluster (see README).
 ENGINE ?= beam
 BEAM_OPTIONS ?=
+BEAM_WORKER_PORT ?= 50000
 export LML_PREPARE_ENGINE := $(ENGINE)
 export LML_BEAM_OPTIONS := $(BEAM_OPTIONS)
 
@@ -47,7 +49,7 @@ export LML_SEED := $(SEED)
 export TF_CPP_MIN_LOG_LEVEL := 2  # TensorFlow's C++ start-up notices stay out of notebooks and logs
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser data run-all report bench bench-scale check test lint format lab explore check-outputs clean lock \
+.PHONY: help setup browser data beam-worker run-all report bench bench-scale check test lint format lab explore check-outputs clean lock \
 	compress decompress recordings
 
 help: ## List the targets
@@ -72,6 +74,9 @@ browser: ## Install Debian's chromium for the browser test (as root; otherwise p
 
 data: setup ## Build DATASET into data/: render the notes, or prepare a folder (cached; resumes; ENGINE=beam|local)
 	$(BIN)/python -m lib.data.dataset
+
+beam-worker: setup ## Serve Beam workers with this project's code on this machine (BEAM_WORKER_PORT), for a cluster
+	$(BIN)/python -m lib.data.engine worker-pool $(BEAM_WORKER_PORT)
 
 run-all: setup ## Build DATASET, run every notebook headless into its outputs folder, then make check
 	$(BIN)/python -m lib.data.dataset

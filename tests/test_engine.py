@@ -4,6 +4,12 @@ shards, byte for byte, the same journal, manifest and representation; its unfini
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +142,62 @@ def test_the_pipeline_runs_in_a_process_of_its_own_and_its_failure_is_told(tmp_p
     with pytest.raises(RuntimeError, match="exit status") as raised:
         engine.decode_in_subprocess([task], CONFIG, tmp_path / "work", options=["--runner=NoSuchRunner"])
     assert "NoSuchRunner" in str(raised.value)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int, seconds: float) -> bool:
+    """Whether something accepts connections on ``port`` within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_pipeline_runs_on_a_pool_of_external_workers_as_a_cluster_runs_it(tmp_path):
+    """Beam's portable job API with an EXTERNAL environment: the pipeline is sent as a job and its step runs
+    in workers a pool on another port starts (`make beam-worker`), as on a Flink or Spark cluster."""
+    source = music_folder(tmp_path / "music")
+    port = free_port()
+    pool_log = (tmp_path / "pool.log").open("w")
+    pool = subprocess.Popen(
+        engine.worker_pool_command(port), env=engine.worker_pool_environment(), start_new_session=True,
+        stdout=pool_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    options = "--runner=PortableRunner --job_endpoint=embed --environment_type=EXTERNAL"
+    options += f" --environment_config=localhost:{port}"
+    script = (
+        "import sys; from lib.data import collection; from tests.test_engine import CONFIG; "
+        "collection.prepare_collection(sys.argv[1], sys.argv[2], CONFIG, progress=False, engine='beam')"
+    )
+    try:
+        assert listening(port, 60), "the worker pool did not start"
+        job = subprocess.Popen(
+            [sys.executable, "-c", script, str(source), str(tmp_path / "cluster")],
+            env={**os.environ, "LML_BEAM_OPTIONS": options, "PYTHONPATH": str(Path(__file__).parents[1])},
+            start_new_session=True,
+        )
+        try:
+            assert job.wait(timeout=240) == 0
+        finally:  # a pipeline whose workers never start waits for ever: stop it with its engine
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+    finally:
+        os.killpg(pool.pid, signal.SIGTERM)
+        pool.wait(timeout=30)
+        pool_log.close()
+    assert "Starting worker" in (tmp_path / "pool.log").read_text()  # the pool's workers did the decoding
+    collection.prepare_collection(source, tmp_path / "local", CONFIG, progress=False, engine="local")
+    assert outputs(tmp_path / "cluster") == outputs(tmp_path / "local")
+    with pytest.raises(ValueError, match="1-65535"):
+        engine.worker_pool_command(70_000)
+    environment = engine.worker_pool_environment({"PATH": "/usr/bin"})
+    assert environment["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]

@@ -8,8 +8,10 @@ the journal and the manifest are those of a preparation in one process.
 
 By default the pipeline runs on Beam's DirectRunner in multi-processing mode with one worker per core.
 Any other runner is a matter of options (``LML_BEAM_OPTIONS``, ``make data BEAM_OPTIONS=...``), e.g.
-``--runner=FlinkRunner --flink_master=host:8081 --environment_type=LOOPBACK`` or ``--runner=SparkRunner``;
-the workers must then see the folder and the work folder at the same paths (a shared file system).
+``--runner=FlinkRunner --flink_master=host:8081 --environment_type=EXTERNAL --environment_config=localhost:50000``
+with a pool of this project's workers on every machine of the cluster (:func:`serve_worker_pool`,
+``make beam-worker``): Beam's default worker is a container without this project's code and packages.
+The workers must see the folder and the work folder at the same paths (a shared file system).
 
 May import: :mod:`lib.core`, :mod:`lib.data.decoding`.
 """
@@ -169,10 +171,51 @@ def decode_in_subprocess(
     return time.perf_counter() - started
 
 
+def worker_pool_environment(environment: dict[str, str] | None = None) -> dict[str, str]:
+    """``environment`` (default: this process's) with this interpreter's folder first on ``PATH`` and this
+    project first on ``PYTHONPATH``: Beam's worker pool starts each worker as ``python``, which must then be
+    an interpreter with this project's packages (a virtual environment's folder holds one by that name).
+
+    Raises
+    ------
+    RuntimeError
+        If this interpreter's folder holds no ``python`` (a system ``python3`` without it).
+    """
+    environment = dict(os.environ if environment is None else environment)
+    folder = Path(sys.executable).parent
+    if not (folder / "python").exists():
+        raise RuntimeError(f"{folder} has no 'python': run the worker pool from the project's .venv (make setup)")
+    project = str(Path(__file__).resolve().parents[2])
+    environment["PATH"] = os.pathsep.join([str(folder), *filter(None, [environment.get("PATH")])])
+    environment["PYTHONPATH"] = os.pathsep.join([project, *filter(None, [environment.get("PYTHONPATH")])])
+    return environment
+
+
+def worker_pool_command(port: int) -> list[str]:
+    """The command that serves Beam workers with this project's code on ``port`` of this machine."""
+    if not 0 < port < 65536:
+        raise ValueError(f"a worker pool's port lies in 1-65535, got {port}")
+    return [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"]
+
+
+def serve_worker_pool(port: int) -> int:
+    """Serve this project's Beam workers on ``port`` until interrupted: what a cluster's machines run, so that a
+    pipeline sent with ``--environment_type=EXTERNAL --environment_config=localhost:PORT`` decodes there."""
+    command = worker_pool_command(port)
+    print(f"serving Beam workers (this project's code, {sys.executable}) on localhost:{port}; Ctrl-C stops")
+    try:
+        return subprocess.run(command, env=worker_pool_environment(), check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(arguments: list[str]) -> int:
-    """``python -m lib.data.engine SPEC.json``: run :func:`decode_on_beam` as the spec says."""
+    """``python -m lib.data.engine SPEC.json``: run :func:`decode_on_beam` as the spec says;
+    ``python -m lib.data.engine worker-pool PORT``: :func:`serve_worker_pool`."""
+    if len(arguments) == 2 and arguments[0] == "worker-pool" and arguments[1].isdigit():
+        return serve_worker_pool(int(arguments[1]))
     if len(arguments) != 1:
-        print("usage: python -m lib.data.engine SPEC.json", file=sys.stderr)
+        print("usage: python -m lib.data.engine SPEC.json | worker-pool PORT", file=sys.stderr)
         return 2
     spec = json.loads(Path(arguments[0]).read_text(encoding="utf-8"))
     config = config_from_json(CollectionConfig, spec["config"])
