@@ -93,6 +93,29 @@ def test_unfinished_work_is_redone_and_finished_work_is_reused(tmp_path, monkeyp
     assert outputs(tmp_path / "local") == outputs(tmp_path / "beam")
 
 
+def test_a_files_work_goes_as_soon_as_its_journal_line_is_on_disk(tmp_path, monkeypatch):
+    source = music_folder(tmp_path / "music")
+    files = sorted(path for path in source.rglob("*") if path.is_file())
+    work = tmp_path / "prepared" / "work" / CONFIG.fingerprint()
+    for path in files:  # the workers finished every file (so no pipeline starts)
+        name = path.relative_to(source).as_posix()
+        label = collection.file_label(Path(name), "music")
+        decoding.decode_to_work(decoding.FileTask(str(path), name, collection.file_identity(path), label), CONFIG, work)
+    journal = tmp_path / "prepared" / "journal.jsonl"
+    removed = []
+
+    def checked(task, folder):
+        lines = [json.loads(line)["file"] for line in journal.read_text().splitlines()]
+        assert task.relative in lines and (folder / f"{task.work_name()}.json").exists()  # journaled, not yet gone
+        removed.append(task.relative)
+        decoding.remove_work(task, folder)
+        assert len(list(folder.iterdir())) < 2 * len(files)  # the work folder shrinks as the shards fill
+
+    monkeypatch.setattr(collection, "remove_work", checked)
+    collection.prepare_collection(source, tmp_path / "prepared", CONFIG, progress=False, engine="beam")
+    assert sorted(removed) == sorted(path.relative_to(source).as_posix() for path in files)  # bad files' too
+
+
 def test_read_work_refuses_what_is_not_whole(tmp_path):
     path = tmp_path / "tone.wav"
     soundfile.write(path, 0.2 * np.sin(np.arange(40_000) / 5.0).astype(np.float32), 16_000)

@@ -43,6 +43,7 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from lib.core.fileio import atomic_write_bytes, config_from_json, load_json, sav
 from lib.core.paths import shown
 from lib.data.audio import walk_folder
 from lib.data.clips import SPLITS, ClipDataset
-from lib.data.decoding import PEAK_FIT_CLIPS, CollectionConfig, FileTask, decode_file, read_work
+from lib.data.decoding import PEAK_FIT_CLIPS, CollectionConfig, FileTask, decode_file, read_work, remove_work
 from lib.data.engine import BackgroundDecoding
 from lib.spectral.representation import SpectrogramConfig, SpectrogramRepresentation, fit_peak_db
 
@@ -126,11 +127,20 @@ class _Journal:
 
 
 class _ShardWriter:
-    """Buffers clips and writes full shards; a file's journal line waits until its clips are on disk."""
+    """Buffers clips and writes full shards; a file's journal line waits until its clips are on disk.
+    ``journaled`` is told the entries whose lines are on disk (their files' work can go)."""
 
-    def __init__(self, folder: Path, journal: _Journal, *, shard_clips: int, next_shard: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        journal: _Journal,
+        *,
+        shard_clips: int,
+        next_shard: int,
+        journaled: Callable[[list[dict]], None] = lambda entries: None,
+    ) -> None:
         self.folder, self.journal, self.shard_clips = folder, journal, shard_clips
-        self.next_shard = next_shard
+        self.next_shard, self.journaled = next_shard, journaled
         self.buffer: list[np.ndarray] = []
         self.waiting: list[dict] = []  # finished files whose clips are not all on disk yet
         self.flushes = 0
@@ -158,6 +168,7 @@ class _ShardWriter:
             self.waiting.append(entry)
         else:
             self.journal.append([entry])
+            self.journaled([entry])
 
     def flush(self) -> None:
         """Write the buffer as the next shard, then the journal lines it completes."""
@@ -167,6 +178,7 @@ class _ShardWriter:
             self.buffer = []
             self.flushes += 1
         self.journal.append(self.waiting)
+        self.journaled(self.waiting)
         self.waiting = []
 
 
@@ -256,9 +268,6 @@ def prepare_collection(
     journal = _Journal(destination / "journal.jsonl")
     done = _current(journal.entries(), identities)
     existing = sorted(int(path.stem.split("-")[1]) for path in shard_folder.glob("clips-*.npy"))
-    writer = _ShardWriter(
-        shard_folder, journal, shard_clips=config.shard_clips, next_shard=(existing[-1] + 1) if existing else 0
-    )
     report = PreparationReport(destination, files_reused=sum(entry["status"] == "ok" for entry in done.values()))
     tasks = [
         FileTask(str(path), name, identities[name], file_label(Path(name), source.name))
@@ -266,6 +275,19 @@ def prepare_collection(
         if (name := path.relative_to(source).as_posix()) not in done
     ]
     work_folder = destination / "work" / config.fingerprint()
+    by_name = {task.relative: task for task in tasks}
+
+    def forget_work(entries: list[dict]) -> None:  # journaled files' clips are in the shards: their work goes now
+        for entry in entries:  # (kept to the end, 2.3 GB at 10 h, the kernel wrote it back and slowed Beam by 10-20 %)
+            remove_work(by_name[entry["file"]], work_folder)
+
+    writer = _ShardWriter(
+        shard_folder,
+        journal,
+        shard_clips=config.shard_clips,
+        next_shard=(existing[-1] + 1) if existing else 0,
+        journaled=forget_work,
+    )
     background = None
     if engine == "beam":
         pending = [task for task in tasks if read_work(task, config, work_folder) is None]
