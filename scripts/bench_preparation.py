@@ -11,7 +11,7 @@ each, hours, seconds, hours of audio per minute (and per core), and the child's 
 (with what its imports alone take, and the largest Beam worker's peak); then the engine's speed-up.
 The folder is kept under ``data/bench-music/`` (``data/bench-music-10h/`` for 10 h; gitignored) and reused; the
 preparations are always redone. A size other than 3 h writes ``bench_preparation_<HOURS>h.json``: Beam's start-up
-and shut-down (about 4 s) weigh on 3 h (a 25 s preparation in one process) and much less on 10 h.
+and shut-down (a few seconds) weigh on 3 h (a 25 s preparation in one process) and much less on 10 h.
 """
 
 from __future__ import annotations
