@@ -457,15 +457,22 @@ def rate_distortion_sweep(
     waveforms: np.ndarray,
     spectrograms: np.ndarray,
     sizes: Sequence[int],
+    *,
+    refine_steps: int = 0,
+    refined_pca: bool = False,
 ) -> tuple[list[dict], dict[tuple[str, int], np.ndarray]]:
     """Autoencoder (first ``size`` latent numbers) and PCA (``size`` components) at every size.
 
     ``codec`` is a :class:`lib.models.codec.LatentCodec`; ``waveforms`` [shape=(n, clip_samples)] and their
     ``spectrograms`` are the clips to compress. A codec with a linear path codes each clip with the
     residual share that serves it best (``LatentCodec.encode_choosing``), and its bitrate counts the
-    ``CHOICE_BITS`` that name the share. Returns (rows as :func:`result_row` makes them, with
-    ``pca_coded_share`` on the autoencoder's: the share of clips coded as PCA; and the decoded
-    audio keyed by (method, size)).
+    ``CHOICE_BITS`` that name the share; ``refine_steps`` > 0 refines each clip's latent on its log-mel
+    distance (:mod:`lib.models.refine`). Returns (rows as :func:`result_row` makes them, with, on the
+    autoencoder's: ``pca_coded_share``, the share of clips coded as PCA; ``refined_share``, of clips
+    whose refined latent was kept; ``chosen_magnitude_db`` and ``coded_magnitude_db``, the log-mel
+    distance on magnitudes before and after the refinement; and the decoded audio keyed by (method, size)).
+    ``refined_pca`` (with ``refine_steps``) adds "pca_refined" rows: PCA's coefficients given the same
+    refinement (``LatentCodec.refine_pca``), the baseline for what the search alone gives.
     """
     config = codec.representation.config
     rows, audio = [], {}
@@ -473,17 +480,29 @@ def rate_distortion_sweep(
         kbps = {"pca": bitrate_kbps(size, sample_rate=config.sample_rate, clip_samples=config.clip_samples)}
         kbps["autoencoder"], extra = kbps["pca"], {}
         if codec.has_linear_path:
-            latents, choices = codec.encode_choosing(spectrograms, size=size)
+            coded = codec.code_clips(spectrograms, size=size, refine_steps=refine_steps)
+            latents, choices = coded.latents, coded.choices
             numbers = size + CHOICE_BITS / SAMPLE_BITS
             kbps["autoencoder"] = bitrate_kbps(
                 numbers, sample_rate=config.sample_rate, clip_samples=config.clip_samples
             )
-            extra = {"pca_coded_share": float(np.mean(choices == 0)) if len(choices) else float("nan")}
+            extra = {
+                "pca_coded_share": float(np.mean(choices == 0)) if len(choices) else float("nan"),
+                "refined_share": coded.refined_share,
+                "chosen_magnitude_db": float(np.mean(coded.chosen_db)),
+                "coded_magnitude_db": float(np.mean(coded.coded_db)),
+            }
         else:
             latents, choices = codec.encode_spectrograms(spectrograms, size=size), None
         audio["autoencoder", size] = codec.decode_audio(latents, size=size, choices=choices)
         audio["pca", size] = codec.representation.inverse(basis.reconstruct(spectrograms, size))
-        for method in ("autoencoder", "pca"):
+        methods = ["autoencoder", "pca"]
+        if refine_steps > 0 and codec.has_linear_path and refined_pca:
+            kbps["pca_refined"] = kbps["pca"]
+            pca_latents = codec.refine_pca(spectrograms, size=size, refine_steps=refine_steps)
+            audio["pca_refined", size] = codec.decode_audio(pca_latents, size=size, choices=np.zeros(len(pca_latents)))
+            methods.append("pca_refined")
+        for method in methods:
             row = result_row(method, size, kbps[method], waveforms, audio[method, size], sample_rate=config.sample_rate)
             rows.append(row | extra if method == "autoencoder" else row)
     return rows, audio

@@ -34,6 +34,9 @@ RATE_DISTORTION_COLUMNS = (
     "snr_db",
     "si_sdr_db",
     "pca_coded_share",
+    "refined_share",
+    "chosen_magnitude_db",
+    "coded_magnitude_db",
 )
 
 

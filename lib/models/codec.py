@@ -19,8 +19,10 @@ largest size it serves) hands every ``size`` up to that to it, and keeps the res
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import keras
@@ -29,9 +31,10 @@ import numpy as np
 from lib.core.fileio import load_json, save_json
 from lib.core.parallel import map_chunks
 from lib.models.autoencoder import truncate_latents
+from lib.models.refine import LogMelObjective
 from lib.models.training import load_model
 from lib.spectral.basis import SpectralBasis
-from lib.spectral.metrics import log_mel_db_distance, log_mel_power_db
+from lib.spectral.metrics import log_mel_db_distance, log_mel_power_db, mel_filter_bank
 from lib.spectral.representation import SpectrogramRepresentation
 
 SHRINKAGE_FILE = "shrinkage.json"
@@ -96,6 +99,21 @@ class Shrinkage:
             calibrated_on=content.get("calibrated_on", ""),
             distances={int(size): row for size, row in content.get("distances", {}).items()},
         )
+
+
+@dataclass(frozen=True)
+class CodedClips:
+    """Clips coded by :meth:`LatentCodec.code_clips`, with their log-mel distances (dB, on magnitudes)."""
+
+    latents: np.ndarray  # [shape=(n, latent_dim)], zero beyond the size
+    choices: np.ndarray  # [shape=(n,)], int8 indices into CLIP_SHARES
+    chosen_db: np.ndarray  # [shape=(n,)]: the best share's decoding, before any refinement
+    coded_db: np.ndarray  # [shape=(n,)]: the decoding of ``latents``
+
+    @property
+    def refined_share(self) -> float:
+        """Share of clips whose refined latent decodes closer than the chosen share's."""
+        return float(np.mean(self.coded_db < self.chosen_db)) if len(self.coded_db) else float("nan")
 
 
 class LatentCodec:
@@ -254,7 +272,7 @@ class LatentCodec:
         return self.representation.inverse(self.decode_spectrograms(latents, size=size, choices=choices))
 
     def encode_choosing(
-        self, spectrograms: np.ndarray, *, size: int, batch_size: int = 256
+        self, spectrograms: np.ndarray, *, size: int, batch_size: int = 256, refine_steps: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
         """A ``size``-number code per clip with the residual share that serves that clip best (analysis by synthesis).
 
@@ -262,21 +280,32 @@ class LatentCodec:
         residual alike), decoded, and the share whose decoding has the lowest log-mel distance
         to it (on magnitudes) wins. Share 0 is PCA, so no clip is coded worse than PCA would code
         it: the codec takes the learned residuals where they help this clip and not elsewhere.
-        Returns the latents [shape=(n, latent_dim), zero beyond ``size``] and the choices
-        [shape=(n,), int8 indices into ``CLIP_SHARES``, ``CHOICE_BITS`` bits each when stored];
-        decode with ``decode_spectrograms(latents, size=size, choices=choices)``. A ``size`` the codec
-        of the smallest sizes serves is coded by it.
+        ``refine_steps`` > 0 then moves the chosen latent by that many gradient steps on the clip's
+        log-mel distance (:mod:`lib.models.refine`), kept where it decodes closer. Returns the latents
+        [shape=(n, latent_dim), zero beyond ``size``] and the choices [shape=(n,), int8 indices into
+        ``CLIP_SHARES``, ``CHOICE_BITS`` bits each when stored]; decode with
+        ``decode_spectrograms(latents, size=size, choices=choices)``. A ``size`` the codec of the smallest
+        sizes serves is coded by it.
         """
+        coded = self.code_clips(spectrograms, size=size, batch_size=batch_size, refine_steps=refine_steps)
+        return coded.latents, coded.choices
+
+    def code_clips(
+        self, spectrograms: np.ndarray, *, size: int, batch_size: int = 256, refine_steps: int = 0
+    ) -> CodedClips:
+        """:meth:`encode_choosing` with each clip's distances on the way (:class:`CodedClips`)."""
         if self.serving(size) is not self:
-            latents, choices = self.small.encode_choosing(spectrograms, size=size, batch_size=batch_size)
-            return self._padded(latents), choices
+            coded = self.small.code_clips(spectrograms, size=size, batch_size=batch_size, refine_steps=refine_steps)
+            return dataclasses.replace(coded, latents=self._padded(coded.latents))
         if not self.has_linear_path:
             raise ValueError("encode_choosing needs an autoencoder built with a linear path (lib.models.autoencoder)")
         spectrograms = np.asarray(spectrograms, dtype=np.float32)
         latents = np.zeros((len(spectrograms), self.latent_dim), dtype=np.float32)
         choices = np.zeros(len(spectrograms), dtype=np.int8)
+        chosen_db, coded_db = np.zeros(len(spectrograms)), np.zeros(len(spectrograms))
         for start in range(0, len(spectrograms), batch_size):
-            chunk = spectrograms[start : start + batch_size]
+            part = slice(start, start + batch_size)
+            chunk = spectrograms[part]
             coefficients = self.basis.transform(chunk)
             full = np.asarray(run_model(self.encoder, coefficients, batch_size=batch_size), dtype=np.float32)
             linear = self.linear_latents(coefficients)
@@ -286,16 +315,65 @@ class LatentCodec:
             reference = LogMelReference(self.representation, chunk)
             distances = np.stack(
                 [
-                    reference.distances(
-                        self.decode_spectrograms(candidate, choices=np.full(len(chunk), index), batch_size=batch_size)
-                    )
+                    reference.distances(self._decode_with_choice(candidate, index))
                     for index, candidate in enumerate(candidates)
                 ]
             )
             chosen = np.argmin(distances, axis=0)
-            choices[start : start + len(chunk)] = chosen
-            latents[start : start + len(chunk)] = candidates[chosen, np.arange(len(chunk))]
-        return latents, choices
+            picked, picked_db = candidates[chosen, np.arange(len(chunk))], distances[chosen, np.arange(len(chunk))]
+            chosen_db[part] = picked_db
+            if refine_steps > 0:
+                shares = np.asarray(CLIP_SHARES, dtype=np.float32)[chosen]
+                refined = self.refinement.refine(picked, shares, reference.reference_db, size=size, steps=refine_steps)
+                refined_db = reference.distances(self.decode_spectrograms(refined, choices=chosen))
+                closer = refined_db < picked_db
+                picked[closer], picked_db = refined[closer], np.where(closer, refined_db, picked_db)
+            choices[part], latents[part], coded_db[part] = chosen, picked, picked_db
+        return CodedClips(latents, choices, chosen_db, coded_db)
+
+    def _decode_with_choice(self, latents: np.ndarray, index: int) -> np.ndarray:
+        return self.decode_spectrograms(latents, choices=np.full(len(latents), index))
+
+    def refine_pca(self, spectrograms: np.ndarray, *, size: int, refine_steps: int) -> np.ndarray:
+        """PCA's first ``size`` coefficients of each clip (whitened, as the linear path's latents), refined on
+        the clip's log-mel distance like :meth:`code_clips` refines the codec's latents: the baseline for what
+        the search alone gives. Latents [shape=(n, latent_dim)]; decode with choices 0."""
+        if self.serving(size) is not self:
+            return self._padded(self.small.refine_pca(spectrograms, size=size, refine_steps=refine_steps))
+        spectrograms = np.asarray(spectrograms, dtype=np.float32)
+        latents = np.zeros((len(spectrograms), self.latent_dim), dtype=np.float32)
+        for start in range(0, len(spectrograms), DISTANCE_BATCH):
+            chunk = spectrograms[start : start + DISTANCE_BATCH]
+            linear = truncate_latents(self.linear_latents(self.basis.transform(chunk)), size)
+            reference_db = LogMelReference(self.representation, chunk).reference_db
+            moved = self.linear_refinement.refine(
+                linear, np.zeros(len(chunk)), reference_db, size=size, steps=refine_steps
+            )
+            latents[start : start + len(chunk)] = moved
+        return latents
+
+    @cached_property
+    def refinement(self) -> LogMelObjective:
+        """The log-mel distance through this codec's decoder and basis, for :meth:`code_clips`'s refinement."""
+        return self._objective(self.decoder)
+
+    @cached_property
+    def linear_refinement(self) -> LogMelObjective:
+        """The log-mel distance through the linear path alone, for :meth:`refine_pca`."""
+        return self._objective(None)
+
+    def _objective(self, decoder: keras.Model | None) -> LogMelObjective:
+        config = self.representation.config
+        return LogMelObjective(
+            decoder,
+            self.basis.components,
+            self.basis.mean,
+            self._coefficient_std()[: self.latent_dim],
+            shape=self.representation.shape,
+            peak_db=config.peak_db,
+            range_db=config.dynamic_range_db,
+            mel=mel_filter_bank(config.sample_rate, n_fft=config.n_fft)[:, : config.frequency_bins],
+        )
 
     @classmethod
     def load(
@@ -342,6 +420,7 @@ def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
     return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
 
 
+DISTANCE_BATCH = 256  # clips refined together by refine_pca
 DISTANCE_CHUNK = 16  # spectrograms per task of a LogMelReference: bounds the linear magnitudes held on the way
 
 

@@ -104,6 +104,11 @@ def log_mel_power_db(magnitude: np.ndarray, *, sample_rate: int, n_fft: int = 10
     return 10 * np.log10(np.matmul(mel_filters, np.asarray(magnitude) ** 2) + POWER_FLOOR)
 
 
+def mel_filter_bank(sample_rate: int, *, n_fft: int = 1024, n_mels: int = 80) -> np.ndarray:
+    """The mel filter bank of :func:`log_mel_power_db` [shape=(n_mels, n_fft // 2 + 1)], read-only."""
+    return _mel_filters(sample_rate, n_fft, n_mels)
+
+
 @functools.lru_cache(maxsize=8)
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     """librosa's mel filter bank [shape=(n_mels, n_fft // 2 + 1)], read-only: built once, not per chunk of clips."""

@@ -1,0 +1,88 @@
+"""Refining a clip's latent on its own log-mel distance: the objective is the lab's distance, and it only helps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lib.measure import evaluation
+from lib.models.codec import CLIP_SHARES, LogMelReference
+from tests.test_autoencoder import SMALL, _linear_path_codec, _small_sizes_codec, basis, clips, representation
+
+__all__ = ["basis", "clips", "representation"]  # the fixtures, shared with test_autoencoder
+
+
+@pytest.fixture(scope="module")
+def spectrograms(representation, clips):
+    return representation.forward(clips[:10])
+
+
+def test_the_objective_is_the_log_mel_distance_the_lab_measures(representation, basis, clips, spectrograms):
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    latents = codec.encode_spectrograms(spectrograms)
+    reference = LogMelReference(representation, spectrograms)
+    floor = reference.reference_db.max(axis=(1, 2), keepdims=True) - 80.0
+    for index, share in enumerate(CLIP_SHARES):
+        for size in (2, SMALL.latent_dim):
+            kept = latents * (np.arange(SMALL.latent_dim) < size)
+            measured = reference.distances(codec.decode_spectrograms(kept, size=size, choices=np.full(10, index)))
+            objective = codec.refinement.distances(
+                tf.constant(kept[:, :size]),
+                tf.constant(np.full((10, 1), share, np.float32)),
+                tf.constant(np.maximum(reference.reference_db, floor)),
+                tf.constant(floor),
+            ).numpy()
+            assert np.allclose(objective, measured, atol=2e-3), (share, size)
+    pca_latents = codec.linear_latents(basis.transform(spectrograms))
+    linear = codec.linear_refinement.distances(
+        tf.constant(pca_latents[:, :4]),
+        tf.constant(np.zeros((10, 1), np.float32)),
+        tf.constant(np.maximum(reference.reference_db, floor)),
+        tf.constant(floor),
+    ).numpy()
+    assert np.allclose(linear, reference.distances(basis.reconstruct(spectrograms, 4)), atol=2e-3)
+
+
+def test_refined_codes_are_never_further_and_mostly_closer(representation, basis, clips, spectrograms):
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    for size in (2, 8):
+        plain = codec.code_clips(spectrograms, size=size, batch_size=4)
+        refined = codec.code_clips(spectrograms, size=size, batch_size=4, refine_steps=10)
+        assert np.array_equal(plain.choices, refined.choices)  # the share stays the chosen one
+        assert np.array_equal(plain.coded_db, plain.chosen_db) and plain.refined_share == 0.0
+        assert np.allclose(refined.chosen_db, plain.chosen_db)
+        assert np.all(refined.coded_db <= refined.chosen_db)
+        assert refined.refined_share >= 0.5 and refined.coded_db.mean() < refined.chosen_db.mean() - 0.05, size
+        assert not refined.latents[:, size:].any()
+        decoded = codec.decode_spectrograms(refined.latents, size=size, choices=refined.choices)
+        assert np.allclose(LogMelReference(representation, spectrograms).distances(decoded), refined.coded_db)
+
+
+def test_the_smallest_sizes_are_refined_by_their_own_model(representation, basis, clips, spectrograms):
+    codec = _small_sizes_codec(representation, basis, clips)
+    latents, choices = codec.encode_choosing(spectrograms, size=4, refine_steps=5)
+    assert latents.shape == (10, SMALL.latent_dim) and not latents[:, 4:].any()
+    small_latents, small_choices = codec.small.encode_choosing(spectrograms, size=4, refine_steps=5)
+    assert np.array_equal(latents[:, :4], small_latents) and np.array_equal(choices, small_choices)
+
+
+def test_pca_refined_is_closer_than_pca_and_the_sweep_reports_both(representation, basis, clips, spectrograms):
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    reference = LogMelReference(representation, spectrograms)
+    moved = codec.refine_pca(spectrograms, size=4, refine_steps=10)
+    assert not moved[:, 4:].any()
+    refined = reference.distances(codec.decode_spectrograms(moved, size=4, choices=np.zeros(10, np.int64)))
+    assert refined.mean() < reference.distances(basis.reconstruct(spectrograms, 4)).mean()
+    waveforms = clips[:10]
+    rows, _ = evaluation.rate_distortion_sweep(
+        codec, basis, waveforms, spectrograms, [2, 4], refine_steps=3, refined_pca=True
+    )
+    assert [(row["method"], row["latent_dim"]) for row in rows] == [
+        (method, size) for size in (2, 4) for method in ("autoencoder", "pca", "pca_refined")
+    ]
+    autoencoder = [row for row in rows if row["method"] == "autoencoder"]
+    assert all(row["coded_magnitude_db"] <= row["chosen_magnitude_db"] for row in autoencoder)
+    assert all(0.0 <= row["refined_share"] <= 1.0 for row in autoencoder)
+    plain, _ = evaluation.rate_distortion_sweep(codec, basis, waveforms, spectrograms, [2])
+    assert {row["method"] for row in plain} == {"autoencoder", "pca"} and plain[0]["refined_share"] == 0.0
