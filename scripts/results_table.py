@@ -73,6 +73,7 @@ def header(runs: dict[str, dict]) -> list[str]:
         lines.append(
             f"Reference run: `make run-all` on a fresh clone, {about['date']}, {about['machine']}; "
             f"notebooks {' / '.join(names)}: {seconds} ({total:.1f} min of notebooks)."
+            + (f" {about['note']}" if about.get("note") else "")
         )
     iterations = runs.get("00_data", {}).get("oracle_inversion", {}).get("griffin_lim_iterations", "?")
     lines.append(
