@@ -88,7 +88,7 @@ def test_every_stage_runs_on_a_folder_of_music(monkeypatch):
     assert data["oracle_inversion"]["log_mel_distance_db"] < 1.5
 
     stage1 = metrics["01_autoencoder"]
-    assert {row["method"] for row in stage1["rows"]} == {"autoencoder", "pca", "oracle", "opus", "mp3"}
+    assert {row["method"] for row in stage1["rows"]} == {"autoencoder", "pca", "pca_refined", "oracle", "opus", "mp3"}
     assert all(finite(row["log_mel_distance_db"]) for row in stage1["rows"])
     assert stage1["heldout_rows"] == [] and stage1["heldout_clips"] == 0
     # Quality, not only finiteness: on the folder's test files (never trained on, not the calibration
