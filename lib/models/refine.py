@@ -6,12 +6,12 @@ decoder and the stored numbers stay the same, and the encoder searches for the n
 turns into the closest spectrogram (speech codecs search their codebooks so; in learned image
 compression the latent's refinement per image is Campos et al., 2019, and Yang et al., 2020).
 
-:func:`refine_latents` takes the latents a codec chose (and each clip's decoder share of the learned
+:meth:`LogMelObjective.refine` takes the latents a codec chose (and each clip's decoder share of the learned
 residuals, so PCA-coded clips stay on the linear path) and runs ``steps`` Adam steps on them
 against the log-mel distance of :func:`lib.spectral.metrics.log_mel_magnitude_distance_db`, on
 magnitudes, through the fixed decoder and the basis: the mel power of the decoded spectrogram, in dB,
 floored 80 dB under the clip's peak, against the clip's own. Only the first ``size`` numbers move; the
-numbers past them stay zero. :meth:`lib.models.codec.LatentCodec.encode_choosing` keeps a refined
+numbers past them stay zero. :meth:`lib.models.codec.LatentCodec.code_clips` keeps a refined
 latent only where its decoding is closer than the chosen one's, so refinement can only help.
 
 Imports: :mod:`lib.spectral.metrics` (the power floor); nothing above the models layer.
@@ -25,9 +25,9 @@ import tensorflow as tf
 from lib.spectral.metrics import POWER_FLOOR
 
 REFINE_STEPS = 10  # Adam steps per clip (0: the encoder's latent as it is)
-# Adam's step size in latent units (whitened: one spread each); 0.03 coded the notes' validation split 0.04 dB
-# worse at 128 numbers, as well at 8 (10 steps; 20 steps at 0.03 gained 0.08 dB more at 128 on the test split, in
-# twice the time).
+# Adam's step size in latent units (whitened: one spread each). Scratch runs on the notes chose it: 0.03 coded the
+# validation split 0.04 dB worse at 128 numbers and as well at 8; twenty steps (at 0.03) gained 0.08 dB more at 128
+# on the test split in twice the time.
 REFINE_RATE = 0.06
 FLOOR_DB = 80.0  # as log_mel_db_distance: differences more than this under the clip's peak do not count
 ADAM_BETAS = (0.9, 0.999)
