@@ -341,3 +341,15 @@ def test_a_sample_of_files_keeps_to_its_budget_and_every_labels_share():
     assert recording.sample_files(labels, seconds, 20 * 300.0, seed=2) != kept
     assert recording.sample_files(labels, seconds, 1e9) == sorted(labels)  # within the budget: every file
     assert len(recording.sample_files(labels, seconds, 10.0)) == 1  # never none
+
+
+def test_the_search_steps_option_defaults_to_the_labs_and_refuses_negatives(capsys):
+    from lib.lab.cli import _search_steps, build_parser
+    from lib.models.refine import REFINE_STEPS
+
+    parser = build_parser()
+    assert _search_steps(parser.parse_args(["compress", "song.flac"])) == REFINE_STEPS
+    assert _search_steps(parser.parse_args(["report", "--search-steps", "0"])) == 0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["compress", "song.flac", "--search-steps", "-1"])
+    assert "must be 0 or more" in capsys.readouterr().err

@@ -86,3 +86,30 @@ def test_pca_refined_is_closer_than_pca_and_the_sweep_reports_both(representatio
     assert all(0.0 <= row["refined_share"] <= 1.0 for row in autoencoder)
     plain, _ = evaluation.rate_distortion_sweep(codec, basis, waveforms, spectrograms, [2])
     assert {row["method"] for row in plain} == {"autoencoder", "pca"} and plain[0]["refined_share"] == 0.0
+
+
+def test_the_recording_codec_searches_each_clip_and_pca_does_not(representation, basis, clips, spectrograms):
+    from lib.measure.recording_report import recording_round_trip
+    from lib.models.recording import CodecModel, PcaCodec, encode_stream, search_steps
+
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    reference = LogMelReference(representation, spectrograms)
+    for size in (2, 8):
+        plain = codec.encode_spectrograms(spectrograms, size=size)
+        searched = codec.encode_spectrograms(spectrograms, size=size, refine_steps=10)
+        assert not searched[:, size:].any()
+        before = reference.distances(codec.decode_spectrograms(plain, size=size))
+        after = reference.distances(codec.decode_spectrograms(searched, size=size))
+        assert np.all(after <= before + 1e-6) and after.mean() < before.mean() - 0.05, size
+    waveform = np.concatenate(list(clips[:3]))
+    hop = 7936  # 31 STFT hops, about half a clip
+    plain, samples = encode_stream(codec, [waveform], latent_size=4, clip_hop_samples=hop)
+    searched, _ = encode_stream(codec, [waveform], latent_size=4, clip_hop_samples=hop, refine_steps=10)
+    assert plain.shape == searched.shape and plain.shape[1] == 4 and not np.allclose(plain, searched)
+    back = recording_round_trip(codec, waveform, latent_size=4, clip_hop_samples=hop, refine_steps=10)
+    assert back.shape == (samples,) and np.isfinite(back).all()
+    pca = PcaCodec(representation, basis)
+    with pytest.raises(ValueError, match="projection"):
+        pca.encode_spectrograms(spectrograms, size=4, refine_steps=10)
+    assert search_steps(CodecModel("pca", "synthetic", "0" * 16, pca), 10) == 0
+    assert search_steps(CodecModel("autoencoder", "synthetic", "0" * 16, codec), 10) == 10

@@ -28,6 +28,14 @@ DEFAULT_RATE = 32.0  # latent numbers per second of audio
 EXIT_ERROR = 2
 
 
+def _steps(text: str) -> int:
+    """A count of search steps: a whole number, 0 or more."""
+    steps = int(text)
+    if steps < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {steps}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lml`` argument parser."""
     parser = argparse.ArgumentParser(prog="lml", description="Compress and decompress whole recordings.")
@@ -65,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--clip-seconds", type=float, help="clip length of the dataset's model (CLIP_SECONDS)")
     report.add_argument("--rate", type=float, default=DEFAULT_RATE, help="latent numbers per second")
     report.add_argument("--listen", type=int, default=4, help="files with players on the listening page")
+    for command in (compress, report):
+        command.add_argument(
+            "--search-steps",
+            type=_steps,
+            help="gradient steps that search each clip's numbers for its closest decoding (default: the lab's "
+            "REFINE_STEPS; 0: the encoder's numbers as they are, faster to compress; the file decodes the same way)",
+        )
     for command in (compress, decompress):
         command.add_argument("--force", action="store_true", help="replace the destination if it exists")
         command.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -85,7 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             from lib.measure.recording_report import run_report
 
             model = _model(arguments.dataset, arguments.model, arguments.clip_seconds)
-            print(run_report(model, arguments.files, numbers_per_second=arguments.rate, listen=arguments.listen))
+            print(
+                run_report(
+                    model,
+                    arguments.files,
+                    numbers_per_second=arguments.rate,
+                    listen=arguments.listen,
+                    refine_steps=_search_steps(arguments),
+                )
+            )
         else:
             decompress(arguments)
     except (LabError, FileExistsError, ValueError) as error:
@@ -142,6 +165,7 @@ def compress(arguments: argparse.Namespace) -> None:
         clip_hop_samples=hop,
         overwrite=arguments.force,
         progress=not arguments.quiet,
+        refine_steps=_search_steps(arguments),
     )
     header = summary.header
     print(
@@ -151,6 +175,13 @@ def compress(arguments: argparse.Namespace) -> None:
         f"{summary.file_bytes:,} bytes = {summary.bitrate_kbps:.2f} kbit/s; model {model.name} of "
         f"{paths.shown(model.dataset)} ({model.fingerprint}); {summary.speed:.0f}x real time"
     )
+
+
+def _search_steps(arguments: argparse.Namespace) -> int:
+    """``--search-steps``, or the lab's default (``lib.models.refine.REFINE_STEPS``)."""
+    from lib.models.refine import REFINE_STEPS
+
+    return REFINE_STEPS if arguments.search_steps is None else arguments.search_steps
 
 
 def decompress(arguments: argparse.Namespace) -> None:

@@ -46,7 +46,9 @@ from lib.models.recording import (
     file_gain,
     latent_size_for_rate,
     recording_inverter,
+    search_steps,
 )
+from lib.models.refine import REFINE_STEPS
 from lib.spectral.inversion import stft
 from lib.spectral.metrics import log_mel_distance_db
 
@@ -107,15 +109,33 @@ def clip_boundaries(samples: int, clip_samples: int, clip_hop_samples: int, offs
 
 
 def recording_round_trip(
-    codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, clip_hop_samples: int, iterations: int | None = None
+    codec: ClipCodec,
+    waveform: np.ndarray,
+    *,
+    latent_size: int,
+    clip_hop_samples: int,
+    iterations: int | None = None,
+    refine_steps: int = 0,
 ) -> np.ndarray:
-    """Through the recording codec and back (overlapping clips, seamless inversion) [shape=(samples,)]."""
-    latents, samples = encode_stream(codec, [waveform], latent_size=latent_size, clip_hop_samples=clip_hop_samples)
+    """Through the recording codec and back (overlapping clips, seamless inversion) [shape=(samples,)];
+    ``refine_steps`` > 0: each clip's numbers searched (``encode_stream``)."""
+    latents, samples = encode_stream(
+        codec, [waveform], latent_size=latent_size, clip_hop_samples=clip_hop_samples, refine_steps=refine_steps
+    )
+    return decoded_recording(codec, latents, samples=samples, clip_hop_samples=clip_hop_samples, iterations=iterations)
+
+
+def decoded_recording(
+    codec: ClipCodec, latents: np.ndarray, *, samples: int, clip_hop_samples: int, iterations: int | None = None
+) -> np.ndarray:
+    """The recording [shape=(samples,)] that latent frames [shape=(clips, size)] encode, in one piece."""
     decoded = decode_stream(codec, latents, samples=samples, clip_hop_samples=clip_hop_samples, iterations=iterations)
     return np.concatenate(list(decoded))
 
 
-def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, offset: int = 0) -> np.ndarray:
+def isolated_round_trip(
+    codec: ClipCodec, waveform: np.ndarray, *, latent_size: int, offset: int = 0, refine_steps: int = 0
+) -> np.ndarray:
     """The codec on back-to-back clips, each inverted on its own, from sample ``offset`` on.
 
     Samples before ``offset`` and after the last whole clip are silence (they are left out of
@@ -125,14 +145,10 @@ def isolated_round_trip(codec: ClipCodec, waveform: np.ndarray, *, latent_size: 
     clip = representation.config.clip_samples
     count = (len(waveform) - offset) // clip
     clips = waveform[offset : offset + count * clip].reshape(count, clip)
+    searched = {"refine_steps": refine_steps} if refine_steps else {}
+    latents = codec.encode_spectrograms(representation.forward(clips), size=latent_size, **searched)
     spectrograms = codec.decode_spectrograms(
-        pad_latents(
-            np.asarray(
-                codec.encode_spectrograms(representation.forward(clips), size=latent_size)[:, :latent_size], np.float32
-            ),
-            codec.latent_dim,
-        ),
-        size=latent_size,
+        pad_latents(np.asarray(latents[:, :latent_size], np.float32), codec.latent_dim), size=latent_size
     )
     return representation.inverse(spectrograms).reshape(-1)
 
@@ -154,23 +170,42 @@ class FileMeasurement:
 
 
 def measure_recording(
-    model: CodecModel, pca: PcaCodec, path: str | Path, *, numbers_per_second: float, keep_audio: bool = False
+    model: CodecModel,
+    pca: PcaCodec,
+    path: str | Path,
+    *,
+    numbers_per_second: float,
+    keep_audio: bool = False,
+    refine_steps: int = 0,
 ) -> FileMeasurement:
-    """Measure one file: the recording codec beside PCA, isolated clips, Opus and the oracle."""
+    """Measure one file: the recording codec beside PCA, isolated clips, Opus and the oracle.
+
+    ``refine_steps`` > 0: the recording codec and the isolated clips search each clip's numbers
+    (as ``lml compress`` does), and the codec without the search is measured beside them
+    ("recording codec, no search").
+    """
     codec = model.codec
     config = codec.representation.config
     rate = config.sample_rate
+    refine_steps = search_steps(model, refine_steps)
     waveform, gain = read_file(path, rate)
     hop = default_clip_hop(config)
     size = latent_size_for_rate(config, numbers_per_second, codec.latent_dim, hop)
     isolated_size = latent_size_for_rate(config, numbers_per_second, codec.latent_dim, config.clip_samples)
     audio: dict[str, np.ndarray] = {"original": waveform}
     started = time.perf_counter()
-    audio["recording codec"] = recording_round_trip(codec, waveform, latent_size=size, clip_hop_samples=hop)
+    latents, samples = encode_stream(
+        codec, [waveform], latent_size=size, clip_hop_samples=hop, refine_steps=refine_steps
+    )
+    audio["recording codec"] = decoded_recording(codec, latents, samples=samples, clip_hop_samples=hop)
     seconds = time.perf_counter() - started
+    if refine_steps:
+        audio["recording codec, no search"] = recording_round_trip(
+            codec, waveform, latent_size=size, clip_hop_samples=hop
+        )
     audio["pca, same clips"] = recording_round_trip(pca, waveform, latent_size=size, clip_hop_samples=hop)
-    more_iterations = recording_round_trip(
-        codec, waveform, latent_size=size, clip_hop_samples=hop, iterations=codec.representation.griffin_lim_iterations
+    more_iterations = decoded_recording(
+        codec, latents, samples=samples, clip_hop_samples=hop, iterations=codec.representation.griffin_lim_iterations
     )
     opus = codec_round_trip(waveform[None], sample_rate=rate, codec="opus")
     audio["opus"] = opus.waveforms[0]
@@ -185,6 +220,7 @@ def measure_recording(
         "numbers_per_second": size * rate / hop,
         "bitrate_kbps": 16 * size * rate / hop / 1000,
         "speed_x_real_time": duration / seconds,
+        "search_steps": refine_steps,
         "opus_bitrate_kbps": opus.bitrate_kbps,
         "distance_db": {
             name: distance_db(waveform, audio[name], sample_rate=rate) for name in audio if name != "original"
@@ -203,7 +239,7 @@ def measure_recording(
     isolated = {}
     for share in GRID_OFFSETS:
         offset = int(round(share * config.clip_samples))
-        back = isolated_round_trip(codec, waveform, latent_size=isolated_size, offset=offset)
+        back = isolated_round_trip(codec, waveform, latent_size=isolated_size, offset=offset, refine_steps=refine_steps)
         span = slice(offset, offset + len(back))
         isolated[f"{share:g}"] = {
             "distance_db": distance_db(waveform[span], back, sample_rate=rate),
@@ -254,6 +290,7 @@ def summarise(measurements: list[dict]) -> dict:
         "distance_db_with_more_iterations": mean(
             [row["griffin_lim_iterations"]["distance_db_with_more"] for row in measurements]
         ),
+        "search_steps": measurements[0]["search_steps"],
         "griffin_lim_iterations": measurements[0]["griffin_lim_iterations"]["recording codec"],
         "more_griffin_lim_iterations": measurements[0]["griffin_lim_iterations"]["more"],
     }
@@ -290,10 +327,11 @@ def write_audio(
 
 
 def timed_file_round_trip(
-    model: CodecModel, files: list[Path], folder: Path, *, seconds: float, latent_size: int
+    model: CodecModel, files: list[Path], folder: Path, *, seconds: float, latent_size: int, refine_steps: int = 0
 ) -> dict:
-    """End-to-end speed through the files: test files joined into one WAV of ``seconds``, compressed and
-    decompressed by ``lml``'s own functions (reading, encoding, writing, Griffin-Lim)."""
+    """End-to-end speed through the files: test files joined into one WAV of ``seconds``, compressed
+    (``refine_steps`` of search per clip) and decompressed by ``lml``'s own functions (reading,
+    encoding, writing, Griffin-Lim)."""
     from lib.models.recording import compress_file, decompress_file
 
     rate = model.codec.representation.config.sample_rate
@@ -306,7 +344,14 @@ def timed_file_round_trip(
             break
     joined = np.concatenate(pieces)[: int(seconds * rate)]
     source = write_wav(folder / "timing" / "joined.wav", joined, sample_rate=rate, overwrite=True)
-    compressed = compress_file(source, folder / "timing" / "joined.lml", model, latent_size=latent_size, overwrite=True)
+    compressed = compress_file(
+        source,
+        folder / "timing" / "joined.lml",
+        model,
+        latent_size=latent_size,
+        overwrite=True,
+        refine_steps=refine_steps,
+    )
     decompressed = decompress_file(compressed.destination, folder / "timing" / "joined_back.wav", model, overwrite=True)
     duration = len(joined) / rate
     return {
@@ -329,8 +374,11 @@ def run_report(
     numbers_per_second: float = 32.0,
     listen: int = 4,
     timing_seconds: float = TIMING_SECONDS,
+    refine_steps: int = REFINE_STEPS,
 ) -> str:
     """Measure ``files`` (default: the dataset's test files) and write the report; returns a summary in words.
+
+    ``refine_steps``: the search per clip that the recording codec runs when it compresses (0: none).
 
     Writes ``<outputs>/metrics/recordings.json`` (every file's figures, their means, the end-to-end
     timing and the targets) and ``<outputs>/recordings/index.html`` with players for the first
@@ -345,16 +393,26 @@ def run_report(
     files = [Path(path) for path in files] if files else [path for path, _ in model.trained.files("test")]
     folder = paths.outputs_dir(dataset=model.dataset) / "recordings"
     pca = PcaCodec(codec.representation, codec.basis)
+    refine_steps = search_steps(model, refine_steps)
     rows, players = [], []
     for index, path in enumerate(files):
-        measured = measure_recording(model, pca, path, numbers_per_second=numbers_per_second, keep_audio=index < listen)
+        measured = measure_recording(
+            model,
+            pca,
+            path,
+            numbers_per_second=numbers_per_second,
+            keep_audio=index < listen,
+            refine_steps=refine_steps,
+        )
         rows.append(measured.figures)
         if measured.audio:
             stem = f"{index:02d}_{Path(path).stem}"
             written = write_audio(folder, stem, measured.audio, measured.figures["gain"], config.sample_rate)
             players.append((measured.figures["file"], written))
     summary = summarise(rows)
-    timing = timed_file_round_trip(model, files, folder, seconds=timing_seconds, latent_size=rows[0]["latent_size"])
+    timing = timed_file_round_trip(
+        model, files, folder, seconds=timing_seconds, latent_size=rows[0]["latent_size"], refine_steps=refine_steps
+    )
     isolated_mean = float(np.mean(list(summary["isolated_distance_db"].values())))
     codec_on_grids = float(np.mean(list(summary["isolated_recording_codec_distance_db"].values())))
     targets = {

@@ -208,16 +208,22 @@ class LatentCodec:
         return int(self.decoder.input_shape[-1])
 
     def encode_spectrograms(
-        self, spectrograms: np.ndarray, *, size: int | None = None, batch_size: int = 256
+        self, spectrograms: np.ndarray, *, size: int | None = None, batch_size: int = 256, refine_steps: int = 0
     ) -> np.ndarray:
         """Normalised spectrograms [shape=(n, frequency_bins, frames)] to latents [shape=(n, latent_dim)].
 
         A calibrated codec encodes with the encoder share of a ``size``-number code (default: the
         whole latent); decode with the same ``size``. Every number is returned either way. A
         ``size`` the codec of the smallest sizes serves is encoded by it (zeros past its numbers).
+        ``refine_steps`` > 0 then searches each clip's first ``size`` numbers for the decoding
+        closest to it, as :meth:`code_clips` does, with the calibrated share (:meth:`refine_latents`).
         """
         if self.serving(size) is not self:
-            return self._padded(self.small.encode_spectrograms(spectrograms, size=size, batch_size=batch_size))
+            return self._padded(
+                self.small.encode_spectrograms(
+                    spectrograms, size=size, batch_size=batch_size, refine_steps=refine_steps
+                )
+            )
         coefficients = self.basis.transform(spectrograms)
         outputs = run_model(self.encoder, coefficients, batch_size=batch_size)
         latents = np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs, dtype=np.float32)
@@ -225,7 +231,37 @@ class LatentCodec:
         if share != 1.0:
             linear = self.linear_latents(coefficients)
             latents = linear + np.float32(share) * (latents - linear)
+        if refine_steps > 0:
+            latents = self.refine_latents(
+                spectrograms, latents, size=size or self.latent_dim, refine_steps=refine_steps
+            )
         return latents
+
+    def refine_latents(
+        self, spectrograms: np.ndarray, latents: np.ndarray, *, size: int, refine_steps: int
+    ) -> np.ndarray:
+        """Latents [shape=(n, latent_dim)] of the clips ``spectrograms`` after a search on their first ``size``
+        numbers: ``refine_steps`` gradient steps on each clip's log-mel distance through the decoder at the
+        calibrated share of ``size`` (:mod:`lib.models.refine`). A moved latent is kept only where it decodes
+        closer, so no clip is coded worse; the numbers past ``size`` come back zero. Decode with the same ``size``.
+        """
+        if not self.has_linear_path:
+            raise ValueError("the search needs an autoencoder built with a linear path (lib.models.autoencoder)")
+        share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size)
+        spectrograms = np.asarray(spectrograms, dtype=np.float32)
+        refined = truncate_latents(np.asarray(latents, dtype=np.float32), size)
+        for start in range(0, len(spectrograms), DISTANCE_BATCH):
+            part = slice(start, start + DISTANCE_BATCH)
+            reference = LogMelReference(self.representation, spectrograms[part])
+            before = refined[part]
+            moved = self.refinement.refine(
+                before, np.full(len(before), share), reference.reference_db, size=size, steps=refine_steps
+            )
+            closer = reference.distances(self.decode_spectrograms(moved, size=size)) < reference.distances(
+                self.decode_spectrograms(before, size=size)
+            )
+            refined[part] = np.where(closer[:, None], moved, before)
+        return refined
 
     def encode_audio(self, waveforms: np.ndarray, *, size: int | None = None) -> np.ndarray:
         """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]; ``size``: see encode_spectrograms."""

@@ -68,7 +68,9 @@ class ClipCodec(Protocol):
     @property
     def latent_dim(self) -> int: ...
 
-    def encode_spectrograms(self, spectrograms: np.ndarray, *, size: int | None = None) -> np.ndarray: ...
+    def encode_spectrograms(
+        self, spectrograms: np.ndarray, *, size: int | None = None, refine_steps: int = 0
+    ) -> np.ndarray: ...
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray: ...
 
@@ -84,8 +86,15 @@ class PcaCodec:
         """Coefficients of the basis."""
         return self.basis.size
 
-    def encode_spectrograms(self, spectrograms: np.ndarray, *, size: int | None = None) -> np.ndarray:
-        """Spectrograms [shape=(n, bins, frames)] to coefficients [shape=(n, basis size)] (every size alike)."""
+    def encode_spectrograms(
+        self, spectrograms: np.ndarray, *, size: int | None = None, refine_steps: int = 0
+    ) -> np.ndarray:
+        """Spectrograms [shape=(n, bins, frames)] to coefficients [shape=(n, basis size)] (every size alike).
+
+        PCA has no search: its code is the projection (``refine_steps`` must be 0).
+        """
+        if refine_steps:
+            raise ValueError("PCA's code is the projection: the search is the learned codec's (refine_steps=0)")
         return self.basis.transform(spectrograms)
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:
@@ -339,8 +348,13 @@ def encode_stream(
     clip_hop_samples: int,
     gain: float = 1.0,
     on_clips: Callable[[int], None] | None = None,
+    refine_steps: int = 0,
 ) -> tuple[np.ndarray, int]:
-    """Latent frames [shape=(clips, latent_size)] of a stream of sample blocks, and its length in samples."""
+    """Latent frames [shape=(clips, latent_size)] of a stream of sample blocks, and its length in samples.
+
+    ``refine_steps`` > 0: each clip's numbers are searched for its closest decoding
+    (``LatentCodec.refine_latents``); the decoder and the file's format are the same either way.
+    """
     config = codec.representation.config
     check_clip_hop(config, clip_hop_samples)
     if not 1 <= latent_size <= codec.latent_dim:
@@ -350,10 +364,10 @@ def encode_stream(
     for clip in clip_stream(counted, config.clip_samples, clip_hop_samples):
         batch.append(clip)
         if len(batch) == ENCODE_BATCH:
-            frames.append(_encode(codec, batch, latent_size, on_clips))
+            frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps))
             batch = []
     if batch:
-        frames.append(_encode(codec, batch, latent_size, on_clips))
+        frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps))
     return np.concatenate(frames), counted.samples
 
 
@@ -369,8 +383,10 @@ class _Counted:
             yield np.asarray(block, dtype=np.float32) * self.gain
 
 
-def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips) -> np.ndarray:
-    latents = codec.encode_spectrograms(codec.representation.forward(np.stack(batch)), size=latent_size)
+def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips, refine_steps: int) -> np.ndarray:
+    spectrograms = codec.representation.forward(np.stack(batch))
+    searched = {"refine_steps": refine_steps} if refine_steps else {}  # a codec without a search needs no argument
+    latents = codec.encode_spectrograms(spectrograms, size=latent_size, **searched)
     if on_clips is not None:
         on_clips(len(batch))
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]
@@ -602,6 +618,17 @@ class CompressionSummary:
         return self.header.seconds / max(self.seconds, 1e-9)
 
 
+def search_steps(model: CodecModel, refine_steps: int) -> int:
+    """``refine_steps`` where the model's codec can search its clips' numbers (a ``LatentCodec`` with a linear
+    path), else 0, with a warning: PCA and older models encode as they are."""
+    if refine_steps and not getattr(model.codec, "has_linear_path", False):
+        logger.warning(
+            "model %s cannot search its clips' numbers: they are coded as its encoder gives them", model.name
+        )
+        return 0
+    return refine_steps
+
+
 def _progress(total: float, description: str, enabled: bool):
     from tqdm import tqdm
 
@@ -617,10 +644,13 @@ def compress_file(
     clip_hop_samples: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    refine_steps: int = 0,
 ) -> CompressionSummary:
     """Compress an audio file (any format, rate, channels, length the folder path reads) to ``destination``.
 
     Reads the file twice in blocks (its level, then its clips), so memory does not grow with its length.
+    ``refine_steps`` > 0 searches each clip's numbers for its closest decoding (slower to compress; the
+    file decodes with the same model and the same cost).
 
     Raises
     ------
@@ -643,6 +673,7 @@ def compress_file(
     for note in survey.notes():
         logger.warning("%s: %s", paths.shown(source), note)
     gain = file_gain(survey)
+    refine_steps = search_steps(model, refine_steps)
     clips = clip_count(survey.samples_out, config.clip_samples, clip_hop_samples)
     with _progress(clips, f"compressing {source.name}", progress) as bar:
         latents, samples = encode_stream(
@@ -652,6 +683,7 @@ def compress_file(
             clip_hop_samples=clip_hop_samples,
             gain=gain,
             on_clips=bar.update,
+            refine_steps=refine_steps,
         )
     header = CompressedHeader(
         model_name=model.name,

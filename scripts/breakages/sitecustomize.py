@@ -30,8 +30,8 @@ if BREAK and BREAK != "none":
     if BREAK == "decoder_ignores_latents":
         original = codec.LatentCodec.decode_spectrograms
 
-        def decode_spectrograms(self, latents, *, size=None, batch_size=256):
-            return original(self, np.zeros_like(np.asarray(latents, np.float32)), size=size, batch_size=batch_size)
+        def decode_spectrograms(self, latents, *, size=None, **options):
+            return original(self, np.zeros_like(np.asarray(latents, np.float32)), size=size, **options)
 
         codec.LatentCodec.decode_spectrograms = decode_spectrograms
 
@@ -42,14 +42,14 @@ if BREAK and BREAK != "none":
         def key(latents):
             return hashlib.sha1(np.ascontiguousarray(np.asarray(latents, np.float32)).tobytes()).hexdigest()
 
-        def encode_spectrograms(self, spectrograms, *, size=None, batch_size=256):
-            latents = encode(self, spectrograms, size=size, batch_size=batch_size)
+        def encode_spectrograms(self, spectrograms, *, size=None, **options):
+            latents = encode(self, spectrograms, size=size, **options)
             stored[key(latents)] = np.asarray(spectrograms, np.float32)
             return latents
 
-        def decode_spectrograms(self, latents, *, size=None, batch_size=256):
+        def decode_spectrograms(self, latents, *, size=None, **options):
             found = stored.get(key(latents))
-            return found.copy() if found is not None else decode(self, latents, size=size, batch_size=batch_size)
+            return found.copy() if found is not None else decode(self, latents, size=size, **options)
 
         codec.LatentCodec.encode_spectrograms = encode_spectrograms
         codec.LatentCodec.decode_spectrograms = decode_spectrograms
