@@ -539,7 +539,12 @@ def recordings_block(report: dict) -> str:
         f"Measured by `lml report` on the {summary['files']} test files of the genre collections "
         f"({summary['seconds'] / 60:.1f} min), model `{report['model']['name']}` of {report['model']['dataset']} "
         f"(`{report['model']['fingerprint']}`), at {fmt(summary['numbers_per_second'], 1)} numbers per second "
-        f"({fmt(summary['bitrate_kbps'])} kbit/s as float16).",
+        f"({fmt(summary['bitrate_kbps'])} kbit/s as float16)"
+        + (
+            f"; the recording codec searches each clip's numbers ({summary['search_steps']} steps, `--search-steps`)."
+            if summary.get("search_steps")
+            else "; the recording codec encodes without the search (`--search-steps 0`, or a report before it)."
+        ),
         "",
         "| method | numbers per second | log-mel distance (dB) | seams (flux at clip boundaries / elsewhere) |",
         "|---|---|---|---|",
@@ -548,6 +553,14 @@ def recordings_block(report: dict) -> str:
         f"{fmt(seams['recording codec'], 3)} |",
         f"| the same with {summary['more_griffin_lim_iterations']} iterations | "
         f"{fmt(summary['numbers_per_second'], 1)} | {fmt(summary['distance_db_with_more_iterations'])} | — |",
+        *(
+            [
+                f"| the same codec without the search (the encoder's numbers as they are) | "
+                f"{fmt(summary['numbers_per_second'], 1)} | {fmt(distance['recording codec, no search'])} | — |"
+            ]
+            if "recording codec, no search" in distance
+            else []
+        ),
         f"| PCA, same clips and inversion | {fmt(summary['numbers_per_second'], 1)} | "
         f"{fmt(distance['pca, same clips'])} | {fmt(seams['pca, same clips'], 3)} |",
     ]
@@ -590,9 +603,10 @@ def recordings_stage_block(runs: dict[str, dict]) -> str:
             [f"{r['model']['latent_size']}, {fmt(r['codec']['numbers_per_second'], 1)}" for r in records],
         ),
         row(
-            "codec on test files: log-mel distance (dB) / PCA same clips",
+            "codec on test files: log-mel distance (dB) / without the search / PCA same clips",
             [
                 f"{fmt(r['codec']['distance_db']['recording codec'])} / "
+                f"{fmt(r['codec']['distance_db'].get('recording codec, no search'))} / "
                 f"{fmt(r['codec']['distance_db']['pca, same clips'])}"
                 for r in records
             ],
