@@ -110,8 +110,12 @@ def describe_failure(notebook: Path, error: Exception) -> str:
 
 def main(arguments: list[str]) -> int:
     """Run every notebook named in ``arguments``; return a process exit code."""
-    if not arguments:
-        print("usage: python -m lib.lab.run_notebooks NOTEBOOK.ipynb [...]", file=sys.stderr)
+    usage = "usage: python -m lib.lab.run_notebooks NOTEBOOK.ipynb [...]"
+    if arguments[:1] in (["-h"], ["--help"]):
+        print(usage)
+        return 0
+    if not arguments or any(name.startswith("-") for name in arguments):
+        print(usage, file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernels
     if dataset_choice() not in SHIPPED_DATASETS:  # the kernels run in notebooks/: pass an absolute folder
