@@ -121,7 +121,7 @@ YARDSTICKS = ("real_floor", "real_test_roundtrip")
 # sequence model's errors, windows and continuity beside the same run's baselines and real recordings.
 RECORDING_STEMS = ("06_recordings", "recordings")
 _RECORDING_CODEC = re.compile(
-    r"^(?P<at>codec|summary)\.(distance_db\.recording codec|distance_db_with_more_iterations)$"
+    r"^(?P<at>codec|summary)\.(distance_db\.recording codec(, no search)?|distance_db_with_more_iterations)$"
 )
 _ISOLATED = re.compile(r"^(?P<at>codec|summary)\.isolated_distance_db\.(?P<grid>[\d.]+)$")
 _PREDICTION = re.compile(r"^prediction\.(?P<horizon>\d+)\.(?P<who>\w+)$")
