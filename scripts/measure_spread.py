@@ -53,7 +53,8 @@ BENCH_TIME_FACTOR = 2.0  # wall times of the notebooks and of the benchmark
 # distance beside PCA at the nearest size; the window judge's accuracy (a judge in the codec's latent)
 # that of the stage's own label judge. Rules: (section, stem, figure pattern) -> (section, stem, pattern).
 _DISTANCE = (
-    r"(recording codec(, no search)?|distance_db_with_more_iterations|isolated_distance_db\.[\d.]+|isolated_mean_over_grids_db) - "
+    r"(recording codec(, no search)?|distance_db_with_more_iterations|isolated_distance_db\.[\d.]+|"
+    r"isolated_mean_over_grids_db) - "
 )
 _GENRE_CODEC = ("genres", "01_autoencoder", r"^rows\[method=autoencoder,latent_dim=32\]\.log_mel_distance_db - ")
 BORROWED_SPREAD = [
