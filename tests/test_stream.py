@@ -112,13 +112,16 @@ def test_an_autoencoder_learns_from_the_stream(tmp_path):
 def test_peak_memory_of_streamed_training_stays_flat_when_the_collection_doubles(tmp_path):
     """Each size in a fresh process: a basis fitted on a fixed sample, the coefficients cached on disk,
     one epoch read back. Twice the clips (which in memory would be ~80 MiB more spectrograms) must not
-    raise the peak by more than a small margin."""
+    raise the peak by more than a small margin. One process's peak varies by some 50 MiB from run to run
+    (TensorFlow's and the allocator's pools), nearly all of it upwards, so each size is measured three
+    times and its lowest peak compared."""
 
     def peak_of(files: int) -> dict:
         source = tone_folder(tmp_path / f"music{files}", files, seconds=30.0)
         destination = tmp_path / f"prepared{files}"
         collection.prepare_collection(source, destination, progress=False, engine="local")
-        return peak_memory("streamed_training", str(destination), "64", "256", "1")
+        runs = [peak_memory("streamed_training", str(destination), "64", "256", "1") for _ in range(3)]
+        return min(runs, key=lambda run: run["peak_mib"])
 
     small, large = peak_of(24), peak_of(48)
     assert large["clips"] >= 1.8 * small["clips"] and small["basis_clips"] == large["basis_clips"] == 256
