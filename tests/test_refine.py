@@ -65,6 +65,12 @@ def test_the_smallest_sizes_are_refined_by_their_own_model(representation, basis
     assert latents.shape == (10, SMALL.latent_dim) and not latents[:, 4:].any()
     small_latents, small_choices = codec.small.encode_choosing(spectrograms, size=4, refine_steps=5)
     assert np.array_equal(latents[:, :4], small_latents) and np.array_equal(choices, small_choices)
+    searched = codec.encode_spectrograms(spectrograms, size=4, refine_steps=5)  # the recording codec's path
+    assert searched.shape == (10, SMALL.latent_dim) and not searched[:, 4:].any()
+    small_searched = codec.small.encode_spectrograms(spectrograms, size=4, refine_steps=5)
+    assert np.allclose(searched[:, :4], small_searched[:, :4])
+    plain = codec.encode_spectrograms(spectrograms, size=4)
+    assert np.allclose(codec.refine_latents(spectrograms, plain, size=4, refine_steps=5), searched)
 
 
 def test_pca_refined_is_closer_than_pca_and_the_sweep_reports_both(representation, basis, clips, spectrograms):
@@ -106,6 +112,8 @@ def test_the_recording_codec_searches_each_clip_and_pca_does_not(representation,
     plain, samples = encode_stream(codec, [waveform], latent_size=4, clip_hop_samples=hop)
     searched, _ = encode_stream(codec, [waveform], latent_size=4, clip_hop_samples=hop, refine_steps=10)
     assert plain.shape == searched.shape and plain.shape[1] == 4 and not np.allclose(plain, searched)
+    with pytest.raises(ValueError, match="0 or more"):
+        encode_stream(codec, [waveform], latent_size=4, clip_hop_samples=hop, refine_steps=-1)
     back = recording_round_trip(codec, waveform, latent_size=4, clip_hop_samples=hop, refine_steps=10)
     assert back.shape == (samples,) and np.isfinite(back).all()
     pca = PcaCodec(representation, basis)

@@ -245,6 +245,11 @@ class LatentCodec:
         calibrated share of ``size`` (:mod:`lib.models.refine`). A moved latent is kept only where it decodes
         closer, so no clip is coded worse; the numbers past ``size`` come back zero. Decode with the same ``size``.
         """
+        if self.serving(size) is not self:
+            small_latents = np.asarray(latents, dtype=np.float32)[:, : self.small.latent_dim]
+            return self._padded(
+                self.small.refine_latents(spectrograms, small_latents, size=size, refine_steps=refine_steps)
+            )
         if not self.has_linear_path:
             raise ValueError("the search needs an autoencoder built with a linear path (lib.models.autoencoder)")
         share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size)

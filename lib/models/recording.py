@@ -357,6 +357,8 @@ def encode_stream(
     """
     config = codec.representation.config
     check_clip_hop(config, clip_hop_samples)
+    if refine_steps < 0:
+        raise ValueError(f"search steps must be 0 or more, got {refine_steps}")
     if not 1 <= latent_size <= codec.latent_dim:
         raise ValueError(f"latent size must lie in 1..{codec.latent_dim}, got {latent_size}")
     counted = _Counted(blocks, gain)
