@@ -90,9 +90,9 @@ report: setup ## The last run's executed notebooks as standalone HTML with an in
 # collections' unless DATASET is given on the command line (a folder's model, after its run-all).
 CODEC_DATASET := $(if $(filter command line environment,$(origin DATASET)),$(LML_DATASET),genres)
 
-compress: setup ## Compress a whole recording: make compress IN=song.flac [OUT=song.lml] [DATASET=genres]
-	@test -n "$(IN)" || { echo "usage: make compress IN=song.flac [OUT=song.lml] [DATASET=<folder>]"; exit 2; }
-	$(BIN)/lml compress "$(IN)" $(if $(OUT),"$(OUT)") --dataset "$(CODEC_DATASET)"
+compress: setup ## Compress a whole recording: make compress IN=song.flac [OUT=song.lml] [DATASET=genres] [SEARCH_STEPS=0]
+	@test -n "$(IN)" || { echo "usage: make compress IN=song.flac [OUT=song.lml] [DATASET=<folder>] [SEARCH_STEPS=n]"; exit 2; }
+	$(BIN)/lml compress "$(IN)" $(if $(OUT),"$(OUT)") --dataset "$(CODEC_DATASET)" $(if $(SEARCH_STEPS),--search-steps "$(SEARCH_STEPS)")
 
 decompress: setup ## Decompress to a mono WAV at the lab's rate: make decompress IN=song.lml [OUT=song.wav]
 	@test -n "$(IN)" || { echo "usage: make decompress IN=song.lml [OUT=song.wav]"; exit 2; }
