@@ -37,7 +37,9 @@ class ExactCodec:
     def latent_dim(self) -> int:
         return int(np.prod(self.representation.shape))
 
-    def encode_spectrograms(self, spectrograms: np.ndarray, *, size: int | None = None) -> np.ndarray:
+    def encode_spectrograms(
+        self, spectrograms: np.ndarray, *, size: int | None = None, refine_steps: int = 0
+    ) -> np.ndarray:
         return np.asarray(spectrograms, dtype=np.float32).reshape(len(spectrograms), -1)
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:

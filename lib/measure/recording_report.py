@@ -145,8 +145,7 @@ def isolated_round_trip(
     clip = representation.config.clip_samples
     count = (len(waveform) - offset) // clip
     clips = waveform[offset : offset + count * clip].reshape(count, clip)
-    searched = {"refine_steps": refine_steps} if refine_steps else {}
-    latents = codec.encode_spectrograms(representation.forward(clips), size=latent_size, **searched)
+    latents = codec.encode_spectrograms(representation.forward(clips), size=latent_size, refine_steps=refine_steps)
     spectrograms = codec.decode_spectrograms(
         pad_latents(np.asarray(latents[:, :latent_size], np.float32), codec.latent_dim), size=latent_size
     )

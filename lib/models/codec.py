@@ -259,14 +259,25 @@ class LatentCodec:
             part = slice(start, start + DISTANCE_BATCH)
             reference = LogMelReference(self.representation, spectrograms[part])
             before = refined[part]
-            moved = self.refinement.refine(
-                before, np.full(len(before), share), reference.reference_db, size=size, steps=refine_steps
+            refined[part], _ = self._searched(
+                before,
+                reference.distances(self.decode_spectrograms(before, size=size)),
+                np.full(len(before), share),
+                reference,
+                lambda moved: self.decode_spectrograms(moved, size=size),
+                size=size,
+                steps=refine_steps,
             )
-            closer = reference.distances(self.decode_spectrograms(moved, size=size)) < reference.distances(
-                self.decode_spectrograms(before, size=size)
-            )
-            refined[part] = np.where(closer[:, None], moved, before)
         return refined
+
+    def _searched(self, latents, latents_db, shares, reference, decode, *, size: int, steps: int):
+        """``steps`` of search from ``latents`` [shape=(n, latent_dim)] (their distances ``latents_db``, decoder
+        ``shares``); each clip keeps the moved latent only where ``decode`` of it lies closer. Returns
+        (latents, their distances in dB)."""
+        moved = self.refinement.refine(latents, shares, reference.reference_db, size=size, steps=steps)
+        moved_db = reference.distances(decode(moved))
+        closer = moved_db < latents_db
+        return np.where(closer[:, None], moved, latents), np.where(closer, moved_db, latents_db)
 
     def encode_audio(self, waveforms: np.ndarray, *, size: int | None = None) -> np.ndarray:
         """Waveforms [shape=(n, clip_samples)] to latents [shape=(n, latent_dim)]; ``size``: see encode_spectrograms."""
@@ -364,11 +375,15 @@ class LatentCodec:
             picked, picked_db = candidates[chosen, np.arange(len(chunk))], distances[chosen, np.arange(len(chunk))]
             chosen_db[part] = picked_db
             if refine_steps > 0:
-                shares = np.asarray(CLIP_SHARES, dtype=np.float32)[chosen]
-                refined = self.refinement.refine(picked, shares, reference.reference_db, size=size, steps=refine_steps)
-                refined_db = reference.distances(self.decode_spectrograms(refined, choices=chosen))
-                closer = refined_db < picked_db
-                picked[closer], picked_db = refined[closer], np.where(closer, refined_db, picked_db)
+                picked, picked_db = self._searched(
+                    picked,
+                    picked_db,
+                    np.asarray(CLIP_SHARES, dtype=np.float32)[chosen],
+                    reference,
+                    lambda moved, chosen=chosen: self.decode_spectrograms(moved, choices=chosen),
+                    size=size,
+                    steps=refine_steps,
+                )
             choices[part], latents[part], coded_db[part] = chosen, picked, picked_db
         return CodedClips(latents, choices, chosen_db, coded_db)
 
@@ -461,7 +476,7 @@ def run_model(model: keras.Model, inputs: np.ndarray, *, batch_size: int = 256):
     return np.concatenate([keras.ops.convert_to_numpy(piece) for piece in pieces])
 
 
-DISTANCE_BATCH = 256  # clips refined together by refine_pca
+DISTANCE_BATCH = 256  # clips searched together by refine_latents and refine_pca
 DISTANCE_CHUNK = 16  # spectrograms per task of a LogMelReference: bounds the linear magnitudes held on the way
 
 

@@ -387,8 +387,7 @@ class _Counted:
 
 def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips, refine_steps: int) -> np.ndarray:
     spectrograms = codec.representation.forward(np.stack(batch))
-    searched = {"refine_steps": refine_steps} if refine_steps else {}  # a codec without a search needs no argument
-    latents = codec.encode_spectrograms(spectrograms, size=latent_size, **searched)
+    latents = codec.encode_spectrograms(spectrograms, size=latent_size, refine_steps=refine_steps)
     if on_clips is not None:
         on_clips(len(batch))
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]
