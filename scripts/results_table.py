@@ -541,7 +541,8 @@ def recordings_block(report: dict) -> str:
         f"(`{report['model']['fingerprint']}`), at {fmt(summary['numbers_per_second'], 1)} numbers per second "
         f"({fmt(summary['bitrate_kbps'])} kbit/s as float16)"
         + (
-            f"; the recording codec searches each clip's numbers ({summary['search_steps']} steps, `--search-steps`)."
+            "; the recording codec searches the clips' numbers together, neighbours kept close "
+            f"({summary['search_steps']} steps, `--search-steps`)."
             if summary.get("search_steps")
             else "; the recording codec encodes without the search (`--search-steps 0`, or a report before it)."
         ),

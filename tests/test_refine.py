@@ -71,6 +71,20 @@ def test_the_smallest_sizes_are_refined_by_their_own_model(representation, basis
     assert np.allclose(searched[:, :4], small_searched[:, :4])
     plain = codec.encode_spectrograms(spectrograms, size=4)
     assert np.allclose(codec.refine_latents(spectrograms, plain, size=4, refine_steps=5), searched)
+    # A recording's clips searched together: by the small model too, padded back to the codec's latent size.
+    from lib.models.recording import clip_weights, span_spectrogram
+
+    config, hop = representation.config, 7936  # 31 STFT hops
+    real, hop_frames = 1 + config.clip_samples // config.hop_length, hop // config.hop_length
+    together = np.stack([clips[0], np.concatenate([clips[0][hop:], clips[1][:hop]])])  # two overlapping clips
+    span = span_spectrogram(representation, together, hop)
+    first = codec.encode_spectrograms(representation.forward(together), size=4)
+    arguments = {"size": 4, "refine_steps": 5, "hop": hop_frames, "weights": clip_weights(real, real - hop_frames)}
+    moved = codec.refine_span(span, first, **arguments)
+    assert moved.shape == (2, SMALL.latent_dim) and not moved[:, 4:].any()
+    assert np.allclose(
+        moved[:, :4], codec.small.refine_span(span, first[:, : codec.small.latent_dim], **arguments)[:, :4]
+    )
 
 
 def test_pca_refined_is_closer_than_pca_and_the_sweep_reports_both(representation, basis, clips, spectrograms):
@@ -121,3 +135,61 @@ def test_the_recording_codec_searches_each_clip_and_pca_does_not(representation,
         pca.encode_spectrograms(spectrograms, size=4, refine_steps=10)
     assert search_steps(CodecModel("pca", "synthetic", "0" * 16, pca), 10) == 0
     assert search_steps(CodecModel("autoencoder", "synthetic", "0" * 16, codec), 10) == 10
+
+
+def test_a_recording_searches_its_clips_together_and_keeps_neighbours_close(representation, basis, clips):
+    from lib.models.recording import PcaCodec, clip_stream, clip_weights, encode_stream, span_spectrogram
+
+    codec = _linear_path_codec(representation, basis, clips, residual_scale=0.3)
+    config = representation.config
+    hop = 7936  # 31 STFT hops, about half a clip
+    cut = np.stack(list(clip_stream([np.concatenate(list(clips[:3]))], config.clip_samples, hop)))
+    real, hop_frames = 1 + config.clip_samples // config.hop_length, hop // config.hop_length
+    weights = clip_weights(real, real - hop_frames)
+    span = span_spectrogram(representation, cut, hop)
+    assert span.shape == (config.frequency_bins, (len(cut) - 1) * hop_frames + real)
+    own = representation.forward(cut)
+    edge = config.n_fft // 2 // config.hop_length + 1  # frames whose STFT window sees the clip's own samples only
+    assert np.allclose(span[:, hop_frames + edge : hop_frames + real - edge], own[1][:, edge : real - edge], atol=1e-5)
+
+    size, share = 4, 1.0 if codec.shrinkage is None else codec.shrinkage.decoder_share(4)
+    plain = codec.encode_spectrograms(own, size=size)
+    reference_db = LogMelReference(representation, span[None]).reference_db[0]
+    floor = float(reference_db.max()) - 80.0
+
+    def measured(latents: np.ndarray) -> tuple[float, float]:
+        distance, disagreement = codec.refinement.span_terms(
+            tf.constant(latents[:, :size]),
+            tf.constant(share, tf.float32),
+            tf.constant(np.maximum(reference_db, floor)),
+            tf.constant(floor, tf.float32),
+            tf.constant(weights),
+            hop_frames,
+        )
+        return float(distance), float(disagreement)
+
+    # The objective's distance is the lab's log-mel distance of the cross-faded spectrogram decode_stream builds.
+    decoded = codec.decode_spectrograms(plain, size=size)[..., :real]
+    summed, weight = np.zeros_like(span), np.zeros(span.shape[1], np.float32)
+    for index, spectrogram in enumerate(decoded):
+        summed[:, index * hop_frames : index * hop_frames + real] += weights * spectrogram
+        weight[index * hop_frames : index * hop_frames + real] += weights
+    expected = LogMelReference(representation, span[None]).distances((summed / weight)[None])[0]
+    assert abs(measured(plain)[0] - expected) < 2e-3
+
+    searched = codec.refine_span(span, plain, size=size, refine_steps=10, hop=hop_frames, weights=weights)
+    assert not searched[:, size:].any()
+    before, after = measured(plain), measured(searched)
+    assert after[0] < before[0] - 0.05  # the span decodes closer
+    free, _, _ = codec.refinement.refine_span(
+        plain, share, reference_db, weights, hop=hop_frames, size=size, steps=10, agreement=0.0
+    )
+    tight, _, _ = codec.refinement.refine_span(
+        plain, share, reference_db, weights, hop=hop_frames, size=size, steps=10, agreement=2.0
+    )
+    assert measured(tight)[1] < measured(free)[1]  # the agreement term keeps neighbours closer where they overlap
+
+    latents, samples = encode_stream(codec, [cut[0][:1000]], latent_size=size, clip_hop_samples=hop, refine_steps=3)
+    assert latents.shape == (1, size) and samples == 1000 and np.isfinite(latents).all()  # one clip: no neighbours
+    with pytest.raises(ValueError, match="projection"):
+        encode_stream(PcaCodec(representation, basis), [cut[0]], latent_size=size, clip_hop_samples=hop, refine_steps=3)

@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--search-steps",
             type=_steps,
-            help="gradient steps that search each clip's numbers for its closest decoding (default: the lab's "
-            "REFINE_STEPS; 0: the encoder's numbers as they are, faster to compress; the file decodes the same way)",
+            help="gradient steps that search the clips' numbers, overlapping neighbours together, for the closest "
+            "decoding (default: the lab's REFINE_STEPS; 0: the encoder's numbers as they are, faster to compress; "
+            "the file decodes the same way)",
         )
     for command in (compress, decompress):
         command.add_argument("--force", action="store_true", help="replace the destination if it exists")

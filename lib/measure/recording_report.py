@@ -118,7 +118,7 @@ def recording_round_trip(
     refine_steps: int = 0,
 ) -> np.ndarray:
     """Through the recording codec and back (overlapping clips, seamless inversion) [shape=(samples,)];
-    ``refine_steps`` > 0: each clip's numbers searched (``encode_stream``)."""
+    ``refine_steps`` > 0: the clips' numbers searched together (``encode_stream``)."""
     latents, samples = encode_stream(
         codec, [waveform], latent_size=latent_size, clip_hop_samples=clip_hop_samples, refine_steps=refine_steps
     )
@@ -179,8 +179,8 @@ def measure_recording(
 ) -> FileMeasurement:
     """Measure one file: the recording codec beside PCA, isolated clips, Opus and the oracle.
 
-    ``refine_steps`` > 0: the recording codec and the isolated clips search each clip's numbers
-    (as ``lml compress`` does), and the codec without the search is measured beside them
+    ``refine_steps`` > 0: the recording codec searches its clips' numbers together (as ``lml compress`` does),
+    the isolated clips each clip's alone, and the codec without the search is measured beside them
     ("recording codec, no search").
     """
     codec = model.codec

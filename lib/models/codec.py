@@ -270,6 +270,41 @@ class LatentCodec:
             )
         return refined
 
+    def refine_span(
+        self,
+        span_spectrogram: np.ndarray,
+        latents: np.ndarray,
+        *,
+        size: int,
+        refine_steps: int,
+        hop: int,
+        weights: np.ndarray,
+    ) -> np.ndarray:
+        """Latents [shape=(n, latent_dim)] of consecutive clips, ``hop`` frames apart, after a search on all their
+        first ``size`` numbers together, as a recording decodes them (:meth:`LogMelObjective.refine_span`):
+        ``refine_steps`` gradient steps on the log-mel distance of the span they decode to, cross-faded with
+        ``weights`` [shape=(frames,)], against ``span_spectrogram`` [shape=(bins, (n - 1) * hop + frames)] (the
+        span's own normalised spectrogram), plus the neighbours' disagreement where they overlap. The moved
+        latents are kept only if that objective fell; the numbers past ``size`` come back zero. Decode with the
+        same ``size``.
+        """
+        if self.serving(size) is not self:
+            small_latents = np.asarray(latents, dtype=np.float32)[:, : self.small.latent_dim]
+            return self._padded(
+                self.small.refine_span(
+                    span_spectrogram, small_latents, size=size, refine_steps=refine_steps, hop=hop, weights=weights
+                )
+            )
+        if not self.has_linear_path:
+            raise ValueError("the search needs an autoencoder built with a linear path (lib.models.autoencoder)")
+        share = 1.0 if self.shrinkage is None else self.shrinkage.decoder_share(size)
+        latents = truncate_latents(np.asarray(latents, dtype=np.float32), size)
+        reference_db = LogMelReference(self.representation, np.asarray(span_spectrogram)[None]).reference_db[0]
+        moved, before, after = self.refinement.refine_span(
+            latents, share, reference_db, weights, hop=hop, size=size, steps=refine_steps
+        )
+        return moved if after < before else latents
+
     def _searched(self, latents, latents_db, shares, reference, decode, *, size: int, steps: int):
         """``steps`` of search from ``latents`` [shape=(n, latent_dim)] (their distances ``latents_db``, decoder
         ``shares``); each clip keeps the moved latent only where ``decode`` of it lies closer. Returns

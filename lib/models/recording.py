@@ -43,7 +43,7 @@ from lib.models.container import SUFFIX, CompressedHeader, read_container, write
 from lib.models.latent import pad_latents
 from lib.spectral.basis import SpectralBasis
 from lib.spectral.inversion import PhaseIntegrator, griffin_lim_block
-from lib.spectral.representation import SpectrogramRepresentation
+from lib.spectral.representation import SpectrogramRepresentation, stft_magnitude
 
 logger = logging.getLogger(__name__)
 
@@ -352,8 +352,9 @@ def encode_stream(
 ) -> tuple[np.ndarray, int]:
     """Latent frames [shape=(clips, latent_size)] of a stream of sample blocks, and its length in samples.
 
-    ``refine_steps`` > 0: each clip's numbers are searched for its closest decoding
-    (``LatentCodec.refine_latents``); the decoder and the file's format are the same either way.
+    ``refine_steps`` > 0: the numbers of each batch of clips are searched together for the closest decoding of
+    the stretch they cover, cross-faded as :func:`decode_stream` lays them, with neighbours kept close where they
+    overlap (``LatentCodec.refine_span``); the decoder and the file's format are the same either way.
     """
     config = codec.representation.config
     check_clip_hop(config, clip_hop_samples)
@@ -366,10 +367,10 @@ def encode_stream(
     for clip in clip_stream(counted, config.clip_samples, clip_hop_samples):
         batch.append(clip)
         if len(batch) == ENCODE_BATCH:
-            frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps))
+            frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps, clip_hop_samples))
             batch = []
     if batch:
-        frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps))
+        frames.append(_encode(codec, batch, latent_size, on_clips, refine_steps, clip_hop_samples))
     return np.concatenate(frames), counted.samples
 
 
@@ -385,12 +386,38 @@ class _Counted:
             yield np.asarray(block, dtype=np.float32) * self.gain
 
 
-def _encode(codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips, refine_steps: int) -> np.ndarray:
-    spectrograms = codec.representation.forward(np.stack(batch))
-    latents = codec.encode_spectrograms(spectrograms, size=latent_size, refine_steps=refine_steps)
+def _encode(
+    codec: ClipCodec, batch: list[np.ndarray], latent_size: int, on_clips, refine_steps: int, clip_hop_samples: int
+) -> np.ndarray:
+    clips = np.stack(batch)
+    latents = codec.encode_spectrograms(codec.representation.forward(clips), size=latent_size, refine_steps=0)
+    if refine_steps:  # the batch's clips searched together, as they will be decoded
+        if not hasattr(codec, "refine_span"):
+            raise ValueError(f"{type(codec).__name__}'s code is its projection: it has no search (refine_steps=0)")
+        config = codec.representation.config
+        real_frames, hop_frames = 1 + config.clip_samples // config.hop_length, clip_hop_samples // config.hop_length
+        latents = codec.refine_span(
+            span_spectrogram(codec.representation, clips, clip_hop_samples),
+            latents,
+            size=latent_size,
+            refine_steps=refine_steps,
+            hop=hop_frames,
+            weights=clip_weights(real_frames, real_frames - hop_frames),
+        )
     if on_clips is not None:
         on_clips(len(batch))
     return np.asarray(latents, dtype=np.float32)[:, :latent_size]
+
+
+def span_spectrogram(representation: SpectrogramRepresentation, clips: np.ndarray, clip_hop_samples: int) -> np.ndarray:
+    """The normalised spectrogram [shape=(bins, (n - 1) * hop frames + real frames)] of the stretch of recording that
+    consecutive clips [shape=(n, clip_samples)], ``clip_hop_samples`` apart, cover: the frames they decode to."""
+    config = representation.config
+    span = np.zeros((len(clips) - 1) * clip_hop_samples + config.clip_samples, np.float32)
+    for index, clip in enumerate(clips):
+        span[index * clip_hop_samples : index * clip_hop_samples + config.clip_samples] = clip
+    magnitude = stft_magnitude(span[None], n_fft=config.n_fft, hop_length=config.hop_length)[0]
+    return representation.normalise_magnitude(magnitude[: config.frequency_bins])
 
 
 def recording_inverter(
