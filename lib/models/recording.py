@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import numpy as np
 import soundfile
@@ -74,6 +74,17 @@ class ClipCodec(Protocol):
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray: ...
 
+    def refine_span(
+        self,
+        span_spectrogram: np.ndarray,
+        latents: np.ndarray,
+        *,
+        size: int,
+        refine_steps: int,
+        hop: int,
+        weights: np.ndarray,
+    ) -> np.ndarray: ...
+
 
 class PcaCodec:
     """The PCA baseline as a clip codec: the first ``size`` coefficients of a spectral basis."""
@@ -94,13 +105,30 @@ class PcaCodec:
         PCA has no search: its code is the projection (``refine_steps`` must be 0).
         """
         if refine_steps:
-            raise ValueError("PCA's code is the projection: the search is the learned codec's (refine_steps=0)")
+            _refuse_search()
         return self.basis.transform(spectrograms)
+
+    def refine_span(
+        self,
+        span_spectrogram: np.ndarray,
+        latents: np.ndarray,
+        *,
+        size: int,
+        refine_steps: int,
+        hop: int,
+        weights: np.ndarray,
+    ) -> np.ndarray:
+        """PCA has no search for a recording's clips either: raises ValueError."""
+        _refuse_search()
 
     def decode_spectrograms(self, latents: np.ndarray, *, size: int | None = None) -> np.ndarray:
         """Coefficients [shape=(n, basis size)] to spectrograms, keeping the first ``size``."""
         size = size or self.basis.size
         return self.basis.inverse(np.asarray(latents, dtype=np.float32)[:, :size], keep=size)
+
+
+def _refuse_search() -> NoReturn:
+    raise ValueError("PCA's code is the projection: the search is the learned codec's (refine_steps=0)")
 
 
 @dataclass(frozen=True)
@@ -392,17 +420,14 @@ def _encode(
     clips = np.stack(batch)
     latents = codec.encode_spectrograms(codec.representation.forward(clips), size=latent_size, refine_steps=0)
     if refine_steps:  # the batch's clips searched together, as they will be decoded
-        if not hasattr(codec, "refine_span"):
-            raise ValueError(f"{type(codec).__name__}'s code is its projection: it has no search (refine_steps=0)")
-        config = codec.representation.config
-        real_frames, hop_frames = 1 + config.clip_samples // config.hop_length, clip_hop_samples // config.hop_length
+        hop_frames, _, weights = crossfade(codec.representation.config, clip_hop_samples)
         latents = codec.refine_span(
             span_spectrogram(codec.representation, clips, clip_hop_samples),
             latents,
             size=latent_size,
             refine_steps=refine_steps,
             hop=hop_frames,
-            weights=clip_weights(real_frames, real_frames - hop_frames),
+            weights=weights,
         )
     if on_clips is not None:
         on_clips(len(batch))
@@ -455,6 +480,13 @@ def clip_weights(frames: int, overlap: int) -> np.ndarray:
     return ramp.astype(np.float32)
 
 
+def crossfade(config, clip_hop_samples: int) -> tuple[int, int, np.ndarray]:
+    """How clips ``clip_hop_samples`` apart are laid: (the hop in STFT frames, a clip's real frames, its
+    cross-fade weights [shape=(real frames,)]), the same for the search when encoding and for decoding."""
+    hop_frames, real_frames = clip_hop_samples // config.hop_length, 1 + config.clip_samples // config.hop_length
+    return hop_frames, real_frames, clip_weights(real_frames, real_frames - hop_frames)
+
+
 def decode_stream(
     codec: ClipCodec,
     latents: np.ndarray,
@@ -481,9 +513,9 @@ def decode_stream(
     expected = clip_count(samples, config.clip_samples, clip_hop_samples)
     if len(latents) != expected:
         raise ValueError(f"{len(latents)} latent frames, but {samples} samples need {expected}")
-    hop_frames, real_frames = clip_hop_samples // config.hop_length, 1 + config.clip_samples // config.hop_length
+    hop_frames, real_frames, weights = crossfade(config, clip_hop_samples)
+    weights = weights[:, None]
     total_frames = 1 + samples // config.hop_length
-    weights = clip_weights(real_frames, real_frames - hop_frames)[:, None]
     inverter = recording_inverter(
         representation, samples, iterations=iterations, block_frames=block_frames, threads=threads
     )

@@ -160,9 +160,7 @@ class LogMelObjective:
         ``shares`` [shape=(n,)]: each clip's decoder share; ``reference_db`` [shape=(n, n_mels, frames)]:
         the clips' mel power in dB (``LogMelReference.reference_db``). The rest of each latent is zero.
         """
-        latents = np.asarray(latents, np.float32)
-        if latents.ndim != 2 or latents.shape[1] != self.latent_dim or not 1 <= size <= self.latent_dim:
-            raise ValueError(f"need latents of shape (n, {self.latent_dim}) and a size in 1..{self.latent_dim}")
+        latents = self._checked(latents, size)
         reference_db = np.asarray(reference_db, np.float32)
         floor = reference_db.max(axis=(1, 2), keepdims=True) - FLOOR_DB
         arguments = (
@@ -200,9 +198,7 @@ class LogMelObjective:
         cross-faded, and the two are kept close there, so the search does not open seams. Returns (the moved
         latents, the objective before, after); the rest of each latent is zero.
         """
-        latents = np.asarray(latents, np.float32)
-        if latents.ndim != 2 or latents.shape[1] != self.latent_dim or not 1 <= size <= self.latent_dim:
-            raise ValueError(f"need latents of shape (n, {self.latent_dim}) and a size in 1..{self.latent_dim}")
+        latents = self._checked(latents, size)
         weights = np.asarray(weights, np.float32)
         reference_db = np.asarray(reference_db, np.float32)
         span = (len(latents) - 1) * hop + len(weights)
@@ -226,6 +222,13 @@ class LogMelObjective:
         refined = np.zeros_like(latents)
         refined[:, :size] = moving.numpy()
         return refined, before, float(objective(moving, *arguments))
+
+    def _checked(self, latents: np.ndarray, size: int) -> np.ndarray:
+        """``latents`` as float32 [shape=(n, latent_dim)]; ValueError unless so shaped and ``size`` in 1..latent_dim."""
+        latents = np.asarray(latents, np.float32)
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim or not 1 <= size <= self.latent_dim:
+            raise ValueError(f"need latents of shape (n, {self.latent_dim}) and a size in 1..{self.latent_dim}")
+        return latents
 
     def _span_functions(self, hop: int):
         """The compiled Adam step and objective of :meth:`refine_span` for clips ``hop`` frames apart."""
